@@ -1,0 +1,3 @@
+module github.com/meshward/membership
+
+go 1.25
