@@ -1,0 +1,236 @@
+package envelope
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/meshward/membership/keyring"
+)
+
+// A stream carries sealed records over a reliable byte stream (TCP), for
+// push-pull state exchange. The initiator sends a hello (a version byte and
+// a 16-byte random nonce); the responder reads it and answers with its own.
+// Then each side sends records:
+//
+//	| length (4, big-endian) | sealed datagram (keyring wire format) |
+//
+// whose plaintext is a flags byte (bit 0: final record) followed by the data,
+// and whose associated data, after the keyring header, is
+//
+//	0x00 | direction (1) | initiator nonce (16) | responder nonce (16) | record counter (8) | label
+//
+// The leading 0x00 separates records from datagrams, whose labels may not
+// start with a control character (CheckLabel). Both nonces bind every record
+// to this stream, so no record of another stream, and no replay of a whole
+// recorded stream, is accepted; the direction stops reflection; the counter
+// stops reordering, dropping and repeating records; and the final flag makes
+// a truncated stream an error rather than a short one.
+
+// StreamVersion is the version byte of a stream hello.
+const StreamVersion = 1
+
+// MaxRecord is the largest data a record carries. The reader never buffers
+// more than one sealed record, so nothing unauthenticated beyond
+// MaxRecord+overhead is ever held.
+const MaxRecord = 64 << 10
+
+const (
+	streamNonceLen = 16
+	helloLen       = 1 + streamNonceLen
+	streamAADLen   = 1 + 1 + 2*streamNonceLen + 8
+	flagFinal      = 1
+)
+
+// Stream errors.
+var (
+	// ErrStreamTooLarge: the peer sent more than the stream's size limit.
+	ErrStreamTooLarge = errors.New("envelope: stream exceeds its size limit")
+	// ErrRecordTooLarge: a record's length prefix exceeds MaxRecord plus
+	// the sealing overhead; nothing of it was read.
+	ErrRecordTooLarge = errors.New("envelope: record too large")
+	// ErrTruncated: the stream ended before its final record.
+	ErrTruncated = errors.New("envelope: stream ended before its final record")
+	// ErrBadHello: the peer's hello has an unknown version.
+	ErrBadHello = errors.New("envelope: bad stream hello")
+	// ErrClosed: a record was written or read after the final one.
+	ErrClosed = errors.New("envelope: stream already finished")
+)
+
+// Stream seals and opens the records of one stream. It is not safe for
+// concurrent use by several writers or several readers, but one goroutine
+// may write while another reads.
+type Stream struct {
+	rw    io.ReadWriter
+	ring  *keyring.Keyring
+	limit int64
+
+	send, recv direction
+
+	// Read side state, reused between records.
+	lenBuf [4]byte
+	sealed []byte
+	plain  []byte
+	read   int64
+}
+
+// direction is one half of the stream.
+type direction struct {
+	aad     []byte // 0x00, dir, nonces, counter, label; the counter is rewritten per record
+	counter uint64
+	done    bool
+	sealBuf []byte
+	plain   []byte
+}
+
+// Handshake exchanges hellos over rw and returns the stream. The initiator
+// writes first and then reads; the responder reads first, so the exchange
+// also works over synchronous pipes. limit bounds the total record data the
+// peer may send in records, framing and sealing overhead included (0 means
+// no limit beyond the caller's deadlines); it is enforced from each record's
+// length prefix, before the record is read. Set a
+// deadline on the connection before calling: Handshake reads.
+func Handshake(rw io.ReadWriter, initiator bool, ring *keyring.Keyring, label []byte, limit int64) (*Stream, error) {
+	if err := CheckLabel(label); err != nil {
+		return nil, err
+	}
+	var mine, theirs [helloLen]byte
+	mine[0] = StreamVersion
+	if _, err := rand.Read(mine[1:]); err != nil {
+		return nil, fmt.Errorf("envelope: stream nonce: %w", err)
+	}
+	readHello := func() error {
+		if _, err := io.ReadFull(rw, theirs[:]); err != nil {
+			return fmt.Errorf("envelope: read hello: %w", err)
+		}
+		if theirs[0] != StreamVersion {
+			return fmt.Errorf("%w: version %d, want %d", ErrBadHello, theirs[0], StreamVersion)
+		}
+		return nil
+	}
+	writeHello := func() error {
+		if _, err := rw.Write(mine[:]); err != nil {
+			return fmt.Errorf("envelope: write hello: %w", err)
+		}
+		return nil
+	}
+	var initNonce, respNonce []byte
+	if initiator {
+		if err := writeHello(); err != nil {
+			return nil, err
+		}
+		if err := readHello(); err != nil {
+			return nil, err
+		}
+		initNonce, respNonce = mine[1:], theirs[1:]
+	} else {
+		if err := readHello(); err != nil {
+			return nil, err
+		}
+		if err := writeHello(); err != nil {
+			return nil, err
+		}
+		initNonce, respNonce = theirs[1:], mine[1:]
+	}
+	aad := func(dir byte) []byte {
+		b := make([]byte, 0, streamAADLen+len(label))
+		b = append(b, 0x00, dir)
+		b = append(b, initNonce...)
+		b = append(b, respNonce...)
+		b = append(b, make([]byte, 8)...)
+		return append(b, label...)
+	}
+	const toResponder, toInitiator = 'I', 'R'
+	s := &Stream{rw: rw, ring: ring, limit: limit}
+	if initiator {
+		s.send.aad, s.recv.aad = aad(toResponder), aad(toInitiator)
+	} else {
+		s.send.aad, s.recv.aad = aad(toInitiator), aad(toResponder)
+	}
+	return s, nil
+}
+
+// setCounter writes c into the direction's associated data.
+func (d *direction) setCounter(c uint64) {
+	binary.BigEndian.PutUint64(d.aad[2+2*streamNonceLen:], c)
+}
+
+// WriteRecord seals data (at most MaxRecord bytes) as the next record and
+// writes it. Mark the last record final; a reader treats a stream that ends
+// without one as truncated.
+func (s *Stream) WriteRecord(data []byte, final bool) error {
+	d := &s.send
+	if d.done {
+		return ErrClosed
+	}
+	if len(data) > MaxRecord {
+		return fmt.Errorf("%w: %d bytes, at most %d", ErrRecordTooLarge, len(data), MaxRecord)
+	}
+	flags := byte(0)
+	if final {
+		flags = flagFinal
+	}
+	d.plain = append(append(d.plain[:0], flags), data...)
+	d.setCounter(d.counter)
+	out, err := s.ring.Seal(append(d.sealBuf[:0], 0, 0, 0, 0), d.plain, d.aad)
+	if err != nil {
+		return fmt.Errorf("envelope: seal record %d: %w", d.counter, err)
+	}
+	d.sealBuf = out
+	binary.BigEndian.PutUint32(out, uint32(len(out)-4))
+	if _, err := s.rw.Write(out); err != nil {
+		return fmt.Errorf("envelope: write record %d: %w", d.counter, err)
+	}
+	d.counter++
+	d.done = final
+	return nil
+}
+
+// ReadRecord reads and opens the next record. The data is valid until the
+// next call. A record that fails to open is an error that wraps the
+// keyring's reason; the stream is unusable after any error.
+func (s *Stream) ReadRecord() (data []byte, final bool, err error) {
+	d := &s.recv
+	if d.done {
+		return nil, false, ErrClosed
+	}
+	if _, err := io.ReadFull(s.rw, s.lenBuf[:]); err != nil {
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return nil, false, fmt.Errorf("%w: after %d records", ErrTruncated, d.counter)
+		}
+		return nil, false, fmt.Errorf("envelope: read record %d: %w", d.counter, err)
+	}
+	n := int(binary.BigEndian.Uint32(s.lenBuf[:]))
+	if n > MaxRecord+1+s.ring.Overhead() {
+		return nil, false, fmt.Errorf("%w: record %d claims %d bytes, at most %d", ErrRecordTooLarge, d.counter, n, MaxRecord+1+s.ring.Overhead())
+	}
+	if s.limit > 0 && s.read+int64(n)+4 > s.limit {
+		return nil, false, fmt.Errorf("%w: more than %d bytes", ErrStreamTooLarge, s.limit)
+	}
+	if cap(s.sealed) < n {
+		s.sealed = make([]byte, n)
+	}
+	sealed := s.sealed[:n]
+	if _, err := io.ReadFull(s.rw, sealed); err != nil {
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return nil, false, fmt.Errorf("%w: inside record %d", ErrTruncated, d.counter)
+		}
+		return nil, false, fmt.Errorf("envelope: read record %d: %w", d.counter, err)
+	}
+	s.read += int64(n) + 4
+	d.setCounter(d.counter)
+	plain, err := s.ring.Open(s.plain[:0], sealed, d.aad)
+	if err != nil {
+		return nil, false, fmt.Errorf("envelope: record %d: %w", d.counter, err)
+	}
+	s.plain = plain
+	if len(plain) < 1 || plain[0]&^flagFinal != 0 {
+		return nil, false, fmt.Errorf("%w: record %d flags", ErrMalformed, d.counter)
+	}
+	d.counter++
+	final = plain[0]&flagFinal != 0
+	d.done = final
+	return plain[1:], final, nil
+}
