@@ -261,10 +261,7 @@ func recordedStream(t testing.TB, records ...string) (hello []byte, raw [][]byte
 	// initiator hello.
 	var respOut bytes.Buffer
 	fakeInitHello := append([]byte{StreamVersion}, bytes.Repeat([]byte{9}, 16)...)
-	if _, err := Handshake(struct {
-		io.Reader
-		io.Writer
-	}{bytes.NewReader(fakeInitHello), &respOut}, false, r, label, 0); err != nil {
+	if _, err := Handshake(rw(bytes.NewReader(fakeInitHello), &respOut), false, r, label, 0); err != nil {
 		t.Fatal(err)
 	}
 	responderHello = respOut.Bytes()
@@ -294,23 +291,11 @@ func feedResponder(t testing.TB, hello []byte, records ...[]byte) (got []string,
 	for _, rec := range records {
 		in.Write(rec)
 	}
-	s, err := Handshake(struct {
-		io.Reader
-		io.Writer
-	}{in, io.Discard}, false, testRing(t), label, 0)
+	s, err := Handshake(rw(in, io.Discard), false, testRing(t), label, 0)
 	if err != nil {
 		return nil, err
 	}
-	for {
-		data, final, err := s.ReadRecord()
-		if err != nil {
-			return got, err
-		}
-		got = append(got, string(data))
-		if final {
-			return got, nil
-		}
-	}
+	return readAll(s)
 }
 
 // TestStreamAttacks replays, reorders, drops, truncates and reflects
@@ -409,27 +394,14 @@ func liveStream(t *testing.T, order []int) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	var got []string
-	for {
-		data, final, err := s.ReadRecord()
-		if err != nil {
-			return got, err
-		}
-		got = append(got, string(data))
-		if final {
-			return got, nil
-		}
-	}
+	return readAll(s)
 }
 
 func TestStreamLimits(t *testing.T) {
 	r := testRing(t)
 	hello := append([]byte{StreamVersion}, bytes.Repeat([]byte{3}, 16)...)
 	responder := func(in []byte, limit int64) *Stream {
-		s, err := Handshake(struct {
-			io.Reader
-			io.Writer
-		}{bytes.NewReader(in), io.Discard}, false, r, label, limit)
+		s, err := Handshake(rw(bytes.NewReader(in), io.Discard), false, r, label, limit)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -452,10 +424,7 @@ func TestStreamLimits(t *testing.T) {
 	}
 	// A hello with another version is refused.
 	bad := append([]byte{2}, bytes.Repeat([]byte{3}, 16)...)
-	if _, err := Handshake(struct {
-		io.Reader
-		io.Writer
-	}{bytes.NewReader(bad), io.Discard}, false, r, label, 0); !errors.Is(err, ErrBadHello) {
+	if _, err := Handshake(rw(bytes.NewReader(bad), io.Discard), false, r, label, 0); !errors.Is(err, ErrBadHello) {
 		t.Fatalf("bad hello: %v", err)
 	}
 }
@@ -506,20 +475,36 @@ func TestLongestLabelFitsStreams(t *testing.T) {
 	r := testRing(t)
 	var out bytes.Buffer
 	hello := append([]byte{StreamVersion}, bytes.Repeat([]byte{5}, 16)...)
-	s, err := Handshake(struct {
-		io.Reader
-		io.Writer
-	}{bytes.NewReader(hello), &out}, false, r, long, 0)
+	s, err := Handshake(rw(bytes.NewReader(hello), &out), false, r, long, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := s.WriteRecord([]byte("fits"), true); err != nil {
 		t.Fatalf("record with the longest label: %v", err)
 	}
-	if _, err := Handshake(struct {
-		io.Reader
-		io.Writer
-	}{bytes.NewReader(hello), &out}, false, r, append(long, 'x'), 0); err == nil {
+	if _, err := Handshake(rw(bytes.NewReader(hello), &out), false, r, append(long, 'x'), 0); err == nil {
 		t.Fatal("a label one byte too long was accepted")
 	}
+}
+
+// readAll reads records up to the final one or the first error.
+func readAll(s *Stream) (got []string, err error) {
+	for {
+		data, final, err := s.ReadRecord()
+		if err != nil {
+			return got, err
+		}
+		got = append(got, string(data))
+		if final {
+			return got, nil
+		}
+	}
+}
+
+// rw joins a reader and a writer into the io.ReadWriter Handshake takes.
+func rw(r io.Reader, w io.Writer) io.ReadWriter {
+	return struct {
+		io.Reader
+		io.Writer
+	}{r, w}
 }

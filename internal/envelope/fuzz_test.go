@@ -20,10 +20,7 @@ func FuzzStreamRead(f *testing.F) {
 	f.Add([]byte{})
 	r := testRing(f)
 	f.Fuzz(func(t *testing.T, in []byte) {
-		s, err := Handshake(struct {
-			io.Reader
-			io.Writer
-		}{bytes.NewReader(in), io.Discard}, false, r, label, 1<<20)
+		s, err := Handshake(rw(bytes.NewReader(in), io.Discard), false, r, label, 1<<20)
 		if err != nil {
 			return
 		}
