@@ -79,7 +79,7 @@ func ResolveAddr(s string, defaultPort uint16) (netip.AddrPort, error) {
 		}
 		pn = uint16(v)
 	}
-	return netip.AddrPortFrom(ip.WithZone("").Unmap(), pn), nil
+	return netip.AddrPortFrom(ip.Unmap(), pn), nil
 }
 
 func unmapPort(ap netip.AddrPort) netip.AddrPort {
