@@ -47,6 +47,9 @@ type Config struct {
 	interfaces func() ([]InterfaceAddr, error)
 }
 
+// listenUDP is net.ListenUDP; tests replace it to exercise the retry.
+var listenUDP = net.ListenUDP
+
 // bindAttempts bounds how often NewNet retries port 0 when the free TCP port
 // it got is taken for UDP.
 const bindAttempts = 10
@@ -152,7 +155,7 @@ func listen(bind netip.AddrPort) (*net.UDPConn, *net.TCPListener, error) {
 			return nil, nil, fmt.Errorf("transport: bind TCP %s: %w", bind, err)
 		}
 		port := uint16(ln.Addr().(*net.TCPAddr).Port)
-		udp, err := net.ListenUDP(udpNet, net.UDPAddrFromAddrPort(netip.AddrPortFrom(bind.Addr(), port)))
+		udp, err := listenUDP(udpNet, net.UDPAddrFromAddrPort(netip.AddrPortFrom(bind.Addr(), port)))
 		if err == nil {
 			return udp, ln, nil
 		}

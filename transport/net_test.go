@@ -8,8 +8,10 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"os"
 	"runtime"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -479,5 +481,68 @@ func TestSteadyStateDoesNotAllocate(t *testing.T) {
 		if allocs := testing.AllocsPerRun(500, roundTrip); allocs != 0 {
 			t.Errorf("%s: %.2f allocations per datagram", tc.name, allocs)
 		}
+	}
+}
+
+func TestNetPortZeroRetriesWhenUDPTaken(t *testing.T) {
+	inUse := &net.OpError{Op: "listen", Net: "udp4", Err: os.NewSyscallError("bind", syscall.EADDRINUSE)}
+	var tried []int
+	failFirst := func(times int) func(string, *net.UDPAddr) (*net.UDPConn, error) {
+		return func(network string, addr *net.UDPAddr) (*net.UDPConn, error) {
+			tried = append(tried, addr.Port)
+			if len(tried) <= times {
+				return nil, inUse
+			}
+			return net.ListenUDP(network, addr)
+		}
+	}
+	defer func() { listenUDP = net.ListenUDP }()
+
+	// Port 0: the UDP twin of the first TCP ports is "taken"; NewNet
+	// retries with fresh ports and both sockets end on the same one.
+	listenUDP = failFirst(3)
+	tr, err := NewNet(Config{BindAddr: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatalf("NewNet with retries: %v", err)
+	}
+	defer tr.Close()
+	if len(tried) != 4 || tried[3] != int(tr.BindAddr().Port()) {
+		t.Fatalf("tried ports %v, bound %s", tried, tr.BindAddr())
+	}
+	if got := tr.udp.LocalAddr().(*net.UDPAddr).Port; got != int(tr.BindAddr().Port()) {
+		t.Fatalf("UDP on %d, TCP on %d", got, tr.BindAddr().Port())
+	}
+
+	// Always taken: gives up after bindAttempts with a clear error.
+	tried = nil
+	listenUDP = failFirst(1 << 30)
+	if _, err := NewNet(Config{BindAddr: "127.0.0.1:0"}); err == nil || !strings.Contains(err.Error(), "already in use for UDP") {
+		t.Fatalf("err = %v", err)
+	}
+	if len(tried) != bindAttempts {
+		t.Fatalf("%d attempts, want %d", len(tried), bindAttempts)
+	}
+
+	// A fixed port is not retried: the user asked for that port.
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fixed := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	tried = nil
+	listenUDP = failFirst(1)
+	_, err = NewNet(Config{BindAddr: fmt.Sprintf("127.0.0.1:%d", fixed)})
+	if err == nil || !strings.Contains(err.Error(), fmt.Sprint(fixed)) || len(tried) != 1 {
+		t.Fatalf("fixed port: %v after %d attempts", err, len(tried))
+	}
+}
+
+func TestStatsSub(t *testing.T) {
+	a := Stats{PacketsReceived: 10, PacketsDropped: 3, TooLarge: 1, PacketsSent: 7, SendErrors: 2, StreamsAccepted: 4, StreamsDropped: 1}
+	b := Stats{PacketsReceived: 15, PacketsDropped: 9, TooLarge: 1, PacketsSent: 8, SendErrors: 2, StreamsAccepted: 6, StreamsDropped: 2}
+	want := Stats{PacketsReceived: 5, PacketsDropped: 6, PacketsSent: 1, StreamsAccepted: 2, StreamsDropped: 1}
+	if got := b.Sub(a); got != want {
+		t.Fatalf("Sub = %+v, want %+v", got, want)
 	}
 }

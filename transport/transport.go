@@ -111,6 +111,20 @@ type Stats struct {
 	StreamsDropped  uint64 // inbound streams closed because Streams was full
 }
 
+// Sub returns the increase of each counter from prev to s, for reporting
+// deltas as metrics: d := cur.Sub(last); m.TransportDrop(metrics.TransportQueueFull, d.PacketsDropped).
+func (s Stats) Sub(prev Stats) Stats {
+	return Stats{
+		PacketsReceived: s.PacketsReceived - prev.PacketsReceived,
+		PacketsDropped:  s.PacketsDropped - prev.PacketsDropped,
+		TooLarge:        s.TooLarge - prev.TooLarge,
+		PacketsSent:     s.PacketsSent - prev.PacketsSent,
+		SendErrors:      s.SendErrors - prev.SendErrors,
+		StreamsAccepted: s.StreamsAccepted - prev.StreamsAccepted,
+		StreamsDropped:  s.StreamsDropped - prev.StreamsDropped,
+	}
+}
+
 // stats holds the live counters behind Stats.
 type stats struct {
 	packetsReceived atomic.Uint64
