@@ -116,8 +116,9 @@ func NewMemNetwork(seed int64) *MemNetwork {
 	return n
 }
 
-// memBase is the first automatically assigned address, 127.0.10.1.
-var memBase = netip.AddrFrom4([4]byte{127, 0, 10, 0})
+// memFirstHost is the host part (below 127/8) of the first automatically
+// assigned address, 127.0.10.1.
+const memFirstHost = 10<<8 | 1
 
 // Listen opens an endpoint. It fails if the network is closed or the address
 // is taken by an open endpoint.
@@ -139,13 +140,12 @@ func (n *MemNetwork) Listen(cfg MemConfig) (*MemTransport, error) {
 	addr := cfg.Addr
 	if !addr.IsValid() {
 		for {
+			// 127.0.10.1, 127.0.10.2, ... up to 127.255.255.254.
 			n.nextHost++
-			if n.nextHost >= 1<<16*245 { // up to 127.255.255.x
+			h := memFirstHost + n.nextHost - 1
+			if h > 0xFFFFFE {
 				return nil, errors.New("transport: mem network out of addresses")
 			}
-			b := memBase.As4()
-			h := uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
-			h += n.nextHost
 			a := netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, byte(h >> 16), byte(h >> 8), byte(h)}), DefaultPort)
 			if n.endpoints[a] == nil {
 				addr = a
