@@ -1,0 +1,172 @@
+package metrics
+
+// This file is the one list of every metric the library emits. docs/metrics.md
+// documents each (type, labels, meaning); TestNamesDocumented keeps the two in
+// step.
+//
+// Names are dotted; a sink renders them its own way (statsd keeps the dots
+// and appends label values as further segments, Prometheus turns dots into
+// underscores and keeps labels as labels).
+
+// Prefix is the first segment of every metric name.
+const Prefix = "membership"
+
+// Metric names. The comment of each gives its type and labels.
+const (
+	// MessagesSent counts protocol messages sent. Counter; labels: type.
+	MessagesSent = Prefix + ".messages.sent"
+	// MessagesReceived counts protocol messages received and decoded.
+	// Counter; labels: type.
+	MessagesReceived = Prefix + ".messages.received"
+	// BytesSent counts encoded bytes of messages sent. Counter; labels: type.
+	BytesSent = Prefix + ".bytes.sent"
+	// BytesReceived counts encoded bytes of messages received. Counter;
+	// labels: type.
+	BytesReceived = Prefix + ".bytes.received"
+
+	// Probes counts completed probes of other members by outcome (SWIM
+	// §3.1). Counter; labels: result.
+	Probes = Prefix + ".probes"
+	// Nacks counts nacks received from indirect probe helpers (Lifeguard
+	// §4.3). Counter.
+	Nacks = Prefix + ".probes.nacks"
+	// ProbeRTT samples the round-trip time of acknowledged probes, in
+	// milliseconds. Sample; labels: path.
+	ProbeRTT = Prefix + ".probes.rtt"
+
+	// Suspicions counts members this node marked suspect (SWIM §4.2).
+	// Counter.
+	Suspicions = Prefix + ".suspicions"
+	// Refutations counts suspicions about this node that it refuted by
+	// raising its incarnation (SWIM §4.2). Counter.
+	Refutations = Prefix + ".refutations"
+	// Deaths counts members declared failed. Counter.
+	Deaths = Prefix + ".deaths"
+	// Leaves counts members that left gracefully. Counter.
+	Leaves = Prefix + ".leaves"
+	// Members is the number of known members in each state. Gauge;
+	// labels: state.
+	Members = Prefix + ".members"
+
+	// Health is the local health multiplier score (Lifeguard §4.1): 0 is
+	// healthy, higher means this node itself is slow. Gauge.
+	Health = Prefix + ".health"
+	// GossipQueue is the number of updates waiting to be disseminated.
+	// Gauge.
+	GossipQueue = Prefix + ".gossip.queue"
+
+	// PushPulls counts full state exchanges over streams (join and
+	// anti-entropy). Counter; labels: direction, result.
+	PushPulls = Prefix + ".pushpull"
+	// PushPullDuration samples the duration of a push-pull exchange, in
+	// milliseconds. Sample; labels: direction.
+	PushPullDuration = Prefix + ".pushpull.duration"
+
+	// Dropped counts received datagrams and stream frames dropped before
+	// reaching the protocol, by reason. Counter; labels: reason.
+	Dropped = Prefix + ".dropped"
+	// AESGCMSeals counts AES-GCM seals per key: random 96-bit nonces bound
+	// a key's safe use (NIST SP 800-38D: 2^32 seals cluster-wide), so the
+	// count tells when to rotate. Counter; labels: key.
+	AESGCMSeals = Prefix + ".keyring.aesgcm.seals"
+
+	// EventsDropped counts events not delivered because the subscriber's
+	// bounded channel was full. Counter.
+	EventsDropped = Prefix + ".events.dropped"
+	// TransportDropped counts datagrams and streams the transport dropped,
+	// by reason. Counter; labels: reason.
+	TransportDropped = Prefix + ".transport.dropped"
+)
+
+// Label names.
+const (
+	LabelType      = "type"      // message type, e.g. "ping", "ack", "alive"
+	LabelResult    = "result"    // outcome: ProbeResult or PushPullResult values
+	LabelPath      = "path"      // "direct" or "indirect"
+	LabelState     = "state"     // member state: "alive", "suspect", "dead", "left"
+	LabelDirection = "direction" // "outbound" (we initiated) or "inbound"
+	LabelReason    = "reason"    // DropReason or TransportDropReason values
+	LabelKey       = "key"       // key fingerprint, hex
+	LabelNode      = "node"      // the local node's name (a base label)
+)
+
+// ProbeResult is the outcome of one probe (SWIM §3.1, §4.1).
+type ProbeResult string
+
+// Probe outcomes.
+const (
+	ProbeAck         ProbeResult = "ack"          // direct ack within the timeout
+	ProbeIndirectAck ProbeResult = "indirect_ack" // ack through a ping-req helper
+	ProbeFailed      ProbeResult = "failed"       // no ack by any path: target suspected
+)
+
+// Path is how an acknowledged probe's ack came back.
+type Path string
+
+// Probe paths.
+const (
+	PathDirect   Path = "direct"
+	PathIndirect Path = "indirect"
+)
+
+// Direction says who initiated a stream exchange.
+type Direction string
+
+// Directions.
+const (
+	Outbound Direction = "outbound" // this node dialed
+	Inbound  Direction = "inbound"  // a peer dialed this node
+)
+
+// Push-pull results, values of LabelResult on PushPulls.
+const (
+	ResultOK    = "ok"
+	ResultError = "error"
+)
+
+// Member states, values of LabelState on Members.
+const (
+	StateAlive   = "alive"
+	StateSuspect = "suspect"
+	StateDead    = "dead"
+	StateLeft    = "left"
+)
+
+// DropReason says why a received datagram or frame was dropped before the
+// protocol saw it.
+type DropReason string
+
+// Drop reasons.
+const (
+	DropUnknownKey  DropReason = "unknown_key" // key fingerprint matches no installed key, and no key opened it
+	DropAuth        DropReason = "auth"        // authentication failed (wrong key, wrong label, tampering)
+	DropReplay      DropReason = "replay"      // duplicate inside the replay window
+	DropTooOld      DropReason = "too_old"     // sender timestamp older than the replay window
+	DropTooNew      DropReason = "too_new"     // sender timestamp further in the future than the window
+	DropMalformed   DropReason = "malformed"   // envelope too short, unknown version or suite
+	DropDecode      DropReason = "decode"      // opened, but the message did not decode
+	DropUnencrypted DropReason = "unencrypted" // plaintext datagram at a node with a keyring
+)
+
+// TransportDropReason says why the transport dropped a datagram or stream.
+type TransportDropReason string
+
+// Transport drop reasons.
+const (
+	TransportQueueFull       TransportDropReason = "queue_full"        // datagram queue full (slow consumer)
+	TransportTooLarge        TransportDropReason = "too_large"         // datagram above the maximum size
+	TransportStreamQueueFull TransportDropReason = "stream_queue_full" // accept queue full
+	TransportStreamLimit     TransportDropReason = "stream_limit"      // concurrent inbound stream cap reached
+)
+
+// allNames lists every metric name, for key precomputation and the
+// documentation test.
+var allNames = []string{
+	MessagesSent, MessagesReceived, BytesSent, BytesReceived,
+	Probes, Nacks, ProbeRTT,
+	Suspicions, Refutations, Deaths, Leaves, Members,
+	Health, GossipQueue,
+	PushPulls, PushPullDuration,
+	Dropped, AESGCMSeals,
+	EventsDropped, TransportDropped,
+}
