@@ -466,15 +466,22 @@ func (c *Core) pack(budget *int, skip1 *member, skipSelf bool) {
 func (c *Core) Ready() *Output { return &c.out }
 
 // Advance releases the output returned by Ready, whose buffers are reused.
+// Buffers that grew beyond a few thousand entries (after a large Merge) are
+// released rather than kept.
 func (c *Core) Advance() {
-	clear(c.out.Events)
-	c.out.Events = c.out.Events[:0]
-	clear(c.out.Datagrams)
-	c.out.Datagrams = c.out.Datagrams[:0]
-	c.out.PushPulls = c.out.PushPulls[:0]
-	c.out.ProbeResults = c.out.ProbeResults[:0]
-	clear(c.arena)
-	c.arena = c.arena[:0]
+	c.out.Events = reuse(c.out.Events)
+	c.out.Datagrams = reuse(c.out.Datagrams)
+	c.out.PushPulls = reuse(c.out.PushPulls)
+	c.out.ProbeResults = reuse(c.out.ProbeResults)
+	c.arena = reuse(c.arena)
+}
+
+func reuse[T any](s []T) []T {
+	if cap(s) > 4096 {
+		return nil
+	}
+	clear(s)
+	return s[:0]
 }
 
 // NextDeadline returns when Tick must be called next at the latest. Calling
