@@ -141,7 +141,9 @@ type Config struct {
 	// MaxDatagram is the byte budget for one encoded compound message list
 	// (the probe message plus piggybacked updates). Default 1200: a
 	// 1400-byte UDP payload minus the envelope (header, nonce, tag,
-	// timestamp) with room to spare.
+	// timestamp) with room to spare. It must hold a probe message with the
+	// longest names; an update that does not fit behind the probe message
+	// is never piggybacked, so leave room for the largest alive message.
 	MaxDatagram int
 
 	// CompoundOverhead is the encoded size of a compound list besides its
@@ -230,8 +232,8 @@ func (c *Config) Validate() error {
 		return bad("MaxPayload %d must be in [0, 65536]", c.MaxPayload)
 	case c.CompoundOverhead < 0:
 		return bad("CompoundOverhead %d must not be negative", c.CompoundOverhead)
-	case c.MaxDatagram < c.CompoundOverhead+2*EstimateSize(&Message{Name: string(make([]byte, MaxNameLen)), From: string(make([]byte, MaxNameLen))}):
-		return bad("MaxDatagram %d is too small for a probe message with room for an update", c.MaxDatagram)
+	case c.MaxDatagram < c.CompoundOverhead+EstimateSize(&Message{Name: string(make([]byte, MaxNameLen)), From: string(make([]byte, MaxNameLen))}):
+		return bad("MaxDatagram %d is too small for a probe message with the longest names", c.MaxDatagram)
 	}
 	return nil
 }

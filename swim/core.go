@@ -372,18 +372,15 @@ func (c *Core) Digest() uint64 {
 	return c.digest
 }
 
-// send appends one datagram to To: the probe message p (if any), then
+// send appends one datagram to To: the probe message p, then
 // piggybacked updates up to the byte budget: our own state first when
 // introduce is set, news about the recipient first (Lifeguard §4.3, the
 // buddy system; and our view of a member that seems not to know it is dead),
 // then the dissemination queue, least-sent first (SWIM §4.1).
-func (c *Core) send(to netip.AddrPort, p *Message, about *member, introduce bool) {
+func (c *Core) send(to netip.AddrPort, p Message, about *member, introduce bool) {
 	start := len(c.arena)
-	budget := c.cfg.MaxDatagram - c.cfg.CompoundOverhead
-	if p != nil {
-		c.arena = append(c.arena, *p)
-		budget -= c.size(p)
-	}
+	c.arena = append(c.arena, p)
+	budget := c.cfg.MaxDatagram - c.cfg.CompoundOverhead - c.size(&c.arena[start])
 	if about == c.self {
 		about = nil
 	}
@@ -403,13 +400,14 @@ func (c *Core) send(to netip.AddrPort, p *Message, about *member, introduce bool
 // forceUpdate appends our view of m ahead of the queue, counting it as one
 // transmission if m is queued.
 func (c *Core) forceUpdate(m *member, budget *int) {
-	u := c.updateMsg(m, m.qFrom)
-	sz := c.size(&u)
+	c.arena = append(c.arena, c.updateMsg(m, m.qFrom))
+	sz := c.size(&c.arena[len(c.arena)-1])
 	if sz > *budget {
+		c.arena[len(c.arena)-1] = Message{}
+		c.arena = c.arena[:len(c.arena)-1]
 		return
 	}
 	*budget -= sz
-	c.arena = append(c.arena, u)
 	if m.qIdx >= 0 {
 		m.qSent++
 		if m.qSent >= c.retransmitLimit() {
@@ -440,14 +438,15 @@ func (c *Core) pack(budget *int, skip1 *member, skipSelf bool) {
 		if quiet && m != c.self && (m.state == StateSuspect || m.state == StateDead) {
 			continue
 		}
-		u := c.updateMsg(m, m.qFrom)
-		sz := c.size(&u)
+		c.arena = append(c.arena, c.updateMsg(m, m.qFrom))
+		sz := c.size(&c.arena[len(c.arena)-1])
 		if sz > *budget {
+			c.arena[len(c.arena)-1] = Message{}
+			c.arena = c.arena[:len(c.arena)-1]
 			skips++
 			continue
 		}
 		*budget -= sz
-		c.arena = append(c.arena, u)
 		m.qSent++
 	}
 	for _, m := range c.scratch {
@@ -650,7 +649,7 @@ func (c *Core) probeAddr(addr netip.AddrPort, kind pendingKind) (uint64, error) 
 		kind: kind, seq: seq, token: tok, addr: addr,
 		start: c.now, deadline: c.now + int64(c.cfg.ProbeInterval),
 	})
-	c.send(addr, &Message{Kind: KindPing, Seq: seq, From: c.self.name, Digest: c.Digest()}, nil, true)
+	c.send(addr, Message{Kind: KindPing, Seq: seq, From: c.self.name, Digest: c.Digest()}, nil, true)
 	return tok, nil
 }
 

@@ -332,7 +332,7 @@ func (c *Core) handleProbe(from netip.AddrPort, p *Message) {
 		// A ping by address (Probe, AddMember) or from a stranger gets
 		// our own alive message first, so that it learns who we are.
 		introduce := p.Name == "" || sender == nil
-		c.send(from, &Message{Kind: KindAck, Seq: p.Seq, From: c.self.name, Digest: c.Digest()}, sender, introduce)
+		c.send(from, Message{Kind: KindAck, Seq: p.Seq, From: c.self.name, Digest: c.Digest()}, sender, introduce)
 	case KindPingReq:
 		// SWIM §3.1: probe the target on the requester's behalf.
 		if p.Name == c.self.name {
@@ -349,7 +349,7 @@ func (c *Core) handleProbe(from netip.AddrPort, p *Message) {
 			nack: p.Nack, start: c.now, deadline: c.now + c.ackTimeoutNow(),
 		})
 		target := c.members[p.Name]
-		c.send(p.Addr, &Message{Kind: KindPing, Seq: seq, From: c.self.name, Name: p.Name, Digest: c.Digest()}, target, false)
+		c.send(p.Addr, Message{Kind: KindPing, Seq: seq, From: c.self.name, Name: p.Name, Digest: c.Digest()}, target, false)
 	case KindAck:
 		c.handleAck(from, p)
 	case KindNack:
@@ -396,7 +396,7 @@ func (c *Core) handleAck(from netip.AddrPort, p *Message) {
 		}
 		switch q.kind {
 		case pendRelay:
-			c.send(q.addr, &Message{Kind: KindAck, Seq: q.origSeq, From: p.From}, nil, false)
+			c.send(q.addr, Message{Kind: KindAck, Seq: q.origSeq, From: p.From}, nil, false)
 		case pendUser, pendAdd:
 			c.out.ProbeResults = append(c.out.ProbeResults, ProbeResult{
 				Token: q.token, Addr: q.addr, OK: true, Name: p.From, RTT: timeDur(c.now - q.start),

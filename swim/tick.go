@@ -64,7 +64,7 @@ func (c *Core) startProbe() {
 	pr.helpers = pr.helpers[:0]
 	pr.nacks = 0
 	c.count[CountProbes]++
-	c.send(t.addr, &Message{Kind: KindPing, Seq: pr.seq, From: c.self.name, Name: t.name, Digest: c.Digest()}, t, false)
+	c.send(t.addr, Message{Kind: KindPing, Seq: pr.seq, From: c.self.name, Name: t.name, Digest: c.Digest()}, t, false)
 }
 
 // goIndirect asks k random members to probe the target (SWIM §3.1), with a
@@ -80,7 +80,7 @@ func (c *Core) goIndirect() {
 			continue
 		}
 		pr.helpers = append(pr.helpers, h.name)
-		c.send(h.addr, &Message{
+		c.send(h.addr, Message{
 			Kind: KindPingReq, Seq: pr.seq, From: c.self.name, Name: t.name, Addr: t.addr, Nack: c.cfg.Lifeguard,
 		}, h, false)
 	}
@@ -148,7 +148,7 @@ func (c *Core) expirePending() {
 		switch q.kind {
 		case pendRelay:
 			if q.nack {
-				c.send(q.addr, &Message{Kind: KindNack, Seq: q.origSeq, From: c.self.name}, nil, false)
+				c.send(q.addr, Message{Kind: KindNack, Seq: q.origSeq, From: c.self.name}, nil, false)
 			}
 		case pendUser, pendAdd:
 			c.out.ProbeResults = append(c.out.ProbeResults, ProbeResult{Token: q.token, Addr: q.addr})
@@ -184,5 +184,5 @@ func (c *Core) probeTombstone() {
 		kind: pendTomb, seq: seq, addr: m.addr, name: m.name,
 		start: c.now, deadline: c.now + int64(c.cfg.ProbeInterval),
 	})
-	c.send(m.addr, &Message{Kind: KindPing, Seq: seq, From: c.self.name, Name: m.name, Digest: c.Digest()}, m, true)
+	c.send(m.addr, Message{Kind: KindPing, Seq: seq, From: c.self.name, Name: m.name, Digest: c.Digest()}, m, true)
 }
