@@ -1,0 +1,248 @@
+package swim
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Config holds every knob of the protocol. Start from DefaultConfig (the LAN
+// preset) and change what you need; New validates the result. Each field's
+// comment gives its default and the reason for it.
+type Config struct {
+	// ProbeInterval is the protocol period T' (SWIM §3.1): one probe of one
+	// member starts every period. Default 1s, memberlist's LAN value: on a
+	// LAN a crash is first noticed in about 1.6 s.
+	ProbeInterval time.Duration
+
+	// Jitter is the fraction by which every periodic timer is spread at
+	// random: a period lasts ProbeInterval·(1 ± Jitter/2). Default 0.1, so
+	// that members that started together do not probe in lock step.
+	Jitter float64
+
+	// IndirectChecks is k, the number of members asked to probe a target
+	// indirectly when the direct ping got no ack in time (SWIM §3.1).
+	// Default 3: the false-failure rate falls as (1−r⁴)^k and 3 is where
+	// the paper's table reaches 1e-3 at 5 % loss.
+	IndirectChecks int
+
+	// RandomProbe picks each period's target uniformly at random (the
+	// analysis of SWIM §3.1) instead of the randomized round-robin of
+	// SWIM §4.3. Default false: round-robin bounds the time between two
+	// probes of a member to 2n−1 periods. The simulator uses true to check
+	// the paper's first-detection formula.
+	RandomProbe bool
+
+	// AckTimeout is how long the direct ping waits for its ack before the
+	// indirect probes go out. It is the starting value of the adaptive
+	// timeout, and the fixed value when AdaptiveAckTimeout is false.
+	// Default 500ms (memberlist's LAN value); it must be below
+	// ProbeInterval so that the indirect probes have time.
+	AckTimeout time.Duration
+
+	// AdaptiveAckTimeout sets the ack timeout from the round-trip times of
+	// recent direct probes: their 99th percentile plus 10 %, clamped to
+	// [AckTimeoutMin, AckTimeoutMax]. Default true: a fast LAN detects
+	// sooner and a slow WAN suspects less.
+	AdaptiveAckTimeout bool
+
+	// AckTimeoutMin and AckTimeoutMax clamp the adaptive ack timeout.
+	// Defaults 200ms (a garbage-collection pause must not look like a
+	// failure) and 800ms (indirect probes still get a fifth of the period).
+	AckTimeoutMin, AckTimeoutMax time.Duration
+
+	// RetransmitMult is λ: every update is piggybacked λ·⌈log2(n+1)⌉ times
+	// (SWIM §4.1). Default 3, the SWIM testbed's value, which leaves about
+	// n^−(2λ−2) members uninformed; fast repair catches those.
+	RetransmitMult int
+
+	// Suspicion enables the suspicion subprotocol (SWIM §4.2). Default
+	// true. With false a failed probe declares the target dead at once, as
+	// in basic SWIM (§3); the simulator uses it to check the paper's
+	// false-failure formula.
+	Suspicion bool
+
+	// SuspicionMult is α: the shortest suspicion timeout is
+	// α·max(1, log10(n))·ProbeInterval (Lifeguard §4.2). Default 4
+	// (memberlist's LAN value).
+	SuspicionMult float64
+
+	// SuspicionMaxMult is β: a suspicion starts at β times the shortest
+	// timeout and shrinks with independent confirmations (Lifeguard §4.2).
+	// Default 6 (memberlist's value). Without Lifeguard the timeout is the
+	// shortest one.
+	SuspicionMaxMult float64
+
+	// SuspicionConfirmations is K, the number of independent confirmations
+	// after which the suspicion timeout reaches its minimum (Lifeguard
+	// §4.2). Default 3 (memberlist's α−2).
+	SuspicionConfirmations int
+
+	// Lifeguard switches on the Lifeguard refinements as a whole: the local
+	// health multiplier (§4.1), nacks from indirect helpers (§4.3), the
+	// shrinking suspicion timeout (§4.2), the buddy system (§4.3), and
+	// keeping quiet about others while unhealthy. Default true; false gives
+	// plain SWIM for comparison.
+	Lifeguard bool
+
+	// HealthMax is the highest local health score (Lifeguard §4.1). The
+	// probe interval and the ack timeout are multiplied by score+1. Default
+	// 8: a member that sees every probe fail slows to one probe every nine
+	// periods instead of accusing the cluster.
+	HealthMax int
+
+	// QuietHealth is the health score from which this member stops
+	// spreading accusations (suspect, dead) about others, and does not
+	// start new ones (tarantool's lesson: a member that is itself in
+	// trouble spreads false rumours). The same holds while we are suspected
+	// ourselves. Default 4, half of HealthMax.
+	QuietHealth int
+
+	// TombstoneTimeout is how long dead and left members are kept before
+	// they are forgotten. Dead tombstones are probed now and then so that a
+	// healed partition or a restarted member comes back by itself; left
+	// ones are kept so that late news about them is recognised. Default
+	// 1h: partitions longer than that need a new Join.
+	TombstoneTimeout time.Duration
+
+	// DeadProbeInterval is how often one random dead tombstone is pinged.
+	// Default 5s: a tombstone costs one ping per 5 s cluster-wide per
+	// member holding it, and a healed partition heals in seconds. Zero
+	// disables tombstone probing.
+	DeadProbeInterval time.Duration
+
+	// PushPullInterval is how often a full state exchange with a random
+	// member is asked for (anti-entropy, as memberlist). Default 30s. Zero
+	// disables it; Join and fast repair still ask for exchanges.
+	PushPullInterval time.Duration
+
+	// RepairInterval is the shortest time between two exchanges triggered
+	// by a digest mismatch (fast repair). Default 5s. Zero disables fast
+	// repair.
+	RepairInterval time.Duration
+
+	// MaxMembers caps the member table, tombstones included; news of more
+	// members is dropped and counted. Default 65536.
+	MaxMembers int
+
+	// MaxPendingProbes caps outstanding probes on behalf of others
+	// (ping-req), of Probe and of AddMember. Default 256.
+	MaxPendingProbes int
+
+	// MaxQueuedUpdates caps the dissemination queue; when it is full an
+	// update that was already sent often is dropped and counted. Default
+	// 8192.
+	MaxQueuedUpdates int
+
+	// MaxPayload is the longest payload in bytes. Default 512 (memberlist's
+	// meta limit): an alive message with payload fits one datagram.
+	MaxPayload int
+
+	// MaxDatagram is the byte budget for one encoded compound message list
+	// (the probe message plus piggybacked updates). Default 1200: a
+	// 1400-byte UDP payload minus the envelope (header, nonce, tag,
+	// timestamp) with room to spare. It must hold a probe message with the
+	// longest names; an update that does not fit behind the probe message
+	// is never piggybacked, so leave room for the largest alive message.
+	MaxDatagram int
+
+	// CompoundOverhead is the encoded size of a compound list besides its
+	// messages (the codec's HeaderSize). Default 8.
+	CompoundOverhead int
+
+	// MessageSize returns the exact encoded size of one message within a
+	// compound (the codec's MessageSize). Nil uses EstimateSize, a
+	// conservative estimate.
+	MessageSize func(*Message) int
+}
+
+// DefaultConfig returns the LAN preset: the values documented on each field.
+func DefaultConfig() Config {
+	return Config{
+		ProbeInterval:          time.Second,
+		Jitter:                 0.1,
+		IndirectChecks:         3,
+		AckTimeout:             500 * time.Millisecond,
+		AdaptiveAckTimeout:     true,
+		AckTimeoutMin:          200 * time.Millisecond,
+		AckTimeoutMax:          800 * time.Millisecond,
+		RetransmitMult:         3,
+		Suspicion:              true,
+		SuspicionMult:          4,
+		SuspicionMaxMult:       6,
+		SuspicionConfirmations: 3,
+		Lifeguard:              true,
+		HealthMax:              8,
+		QuietHealth:            4,
+		TombstoneTimeout:       time.Hour,
+		DeadProbeInterval:      5 * time.Second,
+		PushPullInterval:       30 * time.Second,
+		RepairInterval:         5 * time.Second,
+		MaxMembers:             1 << 16,
+		MaxPendingProbes:       256,
+		MaxQueuedUpdates:       8192,
+		MaxPayload:             512,
+		MaxDatagram:            1200,
+		CompoundOverhead:       8,
+	}
+}
+
+// ErrConfig is wrapped by every error Validate returns.
+var ErrConfig = errors.New("swim: invalid config")
+
+// Validate reports the first field that is out of range.
+func (c *Config) Validate() error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: "+format, append([]any{ErrConfig}, args...)...)
+	}
+	switch {
+	case c.ProbeInterval <= 0:
+		return bad("ProbeInterval %v must be positive", c.ProbeInterval)
+	case c.Jitter < 0 || c.Jitter > 1:
+		return bad("Jitter %v must be in [0, 1]", c.Jitter)
+	case c.IndirectChecks < 0 || c.IndirectChecks > 16:
+		return bad("IndirectChecks %d must be in [0, 16]", c.IndirectChecks)
+	case c.AckTimeout <= 0 || c.AckTimeout >= c.ProbeInterval:
+		return bad("AckTimeout %v must be positive and below ProbeInterval %v", c.AckTimeout, c.ProbeInterval)
+	case c.AdaptiveAckTimeout && (c.AckTimeoutMin <= 0 || c.AckTimeoutMax < c.AckTimeoutMin || c.AckTimeoutMax >= c.ProbeInterval):
+		return bad("AckTimeoutMin %v and AckTimeoutMax %v must satisfy 0 < min <= max < ProbeInterval", c.AckTimeoutMin, c.AckTimeoutMax)
+	case c.RetransmitMult < 1 || c.RetransmitMult > 64:
+		return bad("RetransmitMult %d must be in [1, 64]", c.RetransmitMult)
+	case c.Suspicion && (c.SuspicionMult <= 0 || c.SuspicionMult > 1000):
+		return bad("SuspicionMult %v must be in (0, 1000]", c.SuspicionMult)
+	case c.Suspicion && (c.SuspicionMaxMult < 1 || c.SuspicionMaxMult > 1000):
+		return bad("SuspicionMaxMult %v must be in [1, 1000]", c.SuspicionMaxMult)
+	case c.SuspicionConfirmations < 0 || c.SuspicionConfirmations > 32:
+		return bad("SuspicionConfirmations %d must be in [0, 32]", c.SuspicionConfirmations)
+	case c.HealthMax < 0 || c.HealthMax > 64:
+		return bad("HealthMax %d must be in [0, 64]", c.HealthMax)
+	case c.QuietHealth < 0:
+		return bad("QuietHealth %d must not be negative", c.QuietHealth)
+	case c.TombstoneTimeout <= 0:
+		return bad("TombstoneTimeout %v must be positive", c.TombstoneTimeout)
+	case c.DeadProbeInterval < 0 || c.PushPullInterval < 0 || c.RepairInterval < 0:
+		return bad("DeadProbeInterval, PushPullInterval and RepairInterval must not be negative")
+	case c.MaxMembers < 2:
+		return bad("MaxMembers %d must be at least 2", c.MaxMembers)
+	case c.MaxPendingProbes < 1:
+		return bad("MaxPendingProbes %d must be positive", c.MaxPendingProbes)
+	case c.MaxQueuedUpdates < 1:
+		return bad("MaxQueuedUpdates %d must be positive", c.MaxQueuedUpdates)
+	case c.MaxPayload < 0 || c.MaxPayload > 1<<16:
+		return bad("MaxPayload %d must be in [0, 65536]", c.MaxPayload)
+	case c.CompoundOverhead < 0:
+		return bad("CompoundOverhead %d must not be negative", c.CompoundOverhead)
+	case c.MaxDatagram < c.CompoundOverhead+EstimateSize(&Message{Name: string(make([]byte, MaxNameLen)), From: string(make([]byte, MaxNameLen))}):
+		return bad("MaxDatagram %d is too small for a probe message with the longest names", c.MaxDatagram)
+	}
+	return nil
+}
+
+// EstimateSize is the built-in upper bound on the encoded size of m within a
+// compound, used when Config.MessageSize is nil: 64 bytes for framing and
+// the fixed-width fields (kind, sequence number, incarnation, digest, flag,
+// an IPv6 address and port, and the length prefixes; about 55 in msgpack's
+// widest array encoding), plus the bytes of From, Name and Payload.
+func EstimateSize(m *Message) int {
+	return 64 + len(m.From) + len(m.Name) + len(m.Payload)
+}

@@ -1,0 +1,760 @@
+package swim
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"math"
+	"math/bits"
+	"math/rand/v2"
+	"net/netip"
+	"slices"
+	"time"
+)
+
+// Errors returned by the inputs that can fail.
+var (
+	// ErrLeft is returned by calls that make no sense after Leave.
+	ErrLeft = errors.New("swim: member has left")
+	// ErrUnknownMember is returned for a name that is not in the view.
+	ErrUnknownMember = errors.New("swim: unknown member")
+	// ErrPendingCap is returned when MaxPendingProbes probes are outstanding.
+	ErrPendingCap = errors.New("swim: too many outstanding probes")
+	// ErrIncarnation is returned when our incarnation cannot be raised
+	// any further (it is at MaxIncarnation).
+	ErrIncarnation = errors.New("swim: incarnation exhausted")
+)
+
+const never = math.MaxInt64
+
+const rttWindow = 128
+
+// Core is one member's protocol state: the SWIM failure detector and
+// dissemination (Das et al. 2002) with the Lifeguard refinements (Dadgar et
+// al. 2018). It owns no socket, reads no clock and starts no goroutine: every
+// input carries the current time, and everything it wants done is collected
+// in an Output read with Ready and released with Advance. A Core is not safe
+// for concurrent use; one goroutine owns it.
+type Core struct {
+	cfg  Config
+	rng  *rand.Rand
+	t0   time.Time
+	now  int64 // ns since t0
+	size func(*Message) int
+
+	self    *member
+	leaving bool
+	members map[string]*member
+	order   []*member // live members but ourselves, in probe order
+	cursor  int
+	dead    []*member // dead tombstones
+	timers  []*member // heap by tAt
+	queue   []*member // heap by (qSent, -qSeq)
+	qSeq    uint64
+	live    int    // alive or suspect members, ourselves included
+	digest  uint64 // sum of live members' hashes
+
+	health         int
+	suspectedUntil int64
+
+	seq       uint32
+	probe     probeState
+	pending   []pending
+	nextToken uint64
+
+	nextProbe     int64
+	nextDeadProbe int64
+	nextPushPull  int64
+	lastRepair    int64
+
+	rtt        [rttWindow]int64
+	rttN       int
+	rttPos     int
+	rttScratch [rttWindow]int64
+	ackTimeout int64
+
+	out     Output
+	arena   []Message
+	scratch []*member
+	count   [NumCounters]uint64
+}
+
+type probeState struct {
+	active   bool
+	indirect bool
+	seq      uint32
+	target   *member
+	start    int64
+	ackAt    int64
+	endAt    int64
+	helpers  []string
+	nacks    int
+}
+
+type pendingKind uint8
+
+const (
+	pendRelay pendingKind = iota + 1 // ping-req on someone's behalf
+	pendUser                         // Probe
+	pendAdd                          // AddMember
+	pendTomb                         // ping of a dead tombstone
+)
+
+type pending struct {
+	kind     pendingKind
+	nack     bool
+	seq      uint32
+	origSeq  uint32
+	deadline int64
+	start    int64
+	token    uint64
+	addr     netip.AddrPort // where to reply (relay) or who was probed
+	name     string         // the target's name, if known
+}
+
+// New returns a Core for the member self, which starts alive at
+// self.Incarnation with self.Payload. rng is the only source of randomness
+// (probe order, helpers, jitter); now is the current time, from which all
+// later times are measured.
+func New(cfg Config, self Member, rng *rand.Rand, now time.Time) (*Core, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if rng == nil {
+		return nil, errors.New("swim: nil rng")
+	}
+	if self.Name == "" || len(self.Name) > MaxNameLen {
+		return nil, fmt.Errorf("swim: name must be 1 to %d bytes, got %d", MaxNameLen, len(self.Name))
+	}
+	if !validAddr(self.Addr) {
+		return nil, fmt.Errorf("swim: invalid address %v", self.Addr)
+	}
+	if len(self.Payload) > cfg.MaxPayload {
+		return nil, fmt.Errorf("swim: payload of %d bytes exceeds MaxPayload %d", len(self.Payload), cfg.MaxPayload)
+	}
+	if self.Incarnation > MaxIncarnation {
+		return nil, fmt.Errorf("swim: incarnation above MaxIncarnation")
+	}
+	c := &Core{
+		cfg:        cfg,
+		rng:        rng,
+		t0:         now,
+		size:       cfg.MessageSize,
+		members:    make(map[string]*member),
+		ackTimeout: int64(cfg.AckTimeout),
+		lastRepair: -never,
+		seq:        rng.Uint32(),
+		nextToken:  1,
+	}
+	if c.size == nil {
+		c.size = EstimateSize
+	}
+	c.probe.helpers = make([]string, 0, cfg.IndirectChecks)
+	m := c.newMember(self.Name, self.Addr, slices.Clone(self.Payload))
+	c.self = m
+	c.setState(m, StateAlive, self.Incarnation)
+	c.enqueue(m, "")
+	// The first probe starts at a random point of the first period so that
+	// members started together do not probe in step.
+	c.nextProbe = int64(c.rng.Float64() * float64(cfg.ProbeInterval))
+	c.nextDeadProbe = c.jittered(int64(cfg.DeadProbeInterval))
+	c.nextPushPull = c.jittered(int64(cfg.PushPullInterval))
+	return c, nil
+}
+
+func validAddr(a netip.AddrPort) bool { return a.IsValid() && a.Port() != 0 }
+
+func timeDur(ns int64) time.Duration { return time.Duration(ns) }
+
+func (c *Core) setNow(now time.Time) {
+	if ns := int64(now.Sub(c.t0)); ns > c.now {
+		c.now = ns
+	}
+}
+
+func (c *Core) jittered(d int64) int64 {
+	if c.cfg.Jitter == 0 {
+		return d
+	}
+	return int64(float64(d) * (1 + c.cfg.Jitter*(c.rng.Float64()-0.5)))
+}
+
+func (c *Core) nextSeq() uint32 {
+	c.seq++
+	return c.seq
+}
+
+// mult is the Lifeguard local health multiplier (§4.1): probe interval and
+// ack timeout are stretched by health score + 1.
+func (c *Core) mult() int64 {
+	if !c.cfg.Lifeguard {
+		return 1
+	}
+	return int64(c.health + 1)
+}
+
+func (c *Core) probeInterval() int64 { return int64(c.cfg.ProbeInterval) * c.mult() }
+
+func (c *Core) ackTimeoutNow() int64 { return c.ackTimeout * c.mult() }
+
+// quiet reports whether we keep accusations about others to ourselves:
+// while unhealthy or suspected (Lifeguard; tarantool's lesson).
+func (c *Core) quiet() bool {
+	if !c.cfg.Lifeguard {
+		return false
+	}
+	return (c.cfg.QuietHealth > 0 && c.health >= c.cfg.QuietHealth) || c.now < c.suspectedUntil
+}
+
+func (c *Core) addHealth(d int) {
+	if !c.cfg.Lifeguard {
+		return
+	}
+	c.health = min(max(c.health+d, 0), c.cfg.HealthMax)
+}
+
+// retransmitLimit is λ·⌈log2(n+1)⌉ (SWIM §4.1); bits.Len(n) is ⌈log2(n+1)⌉.
+func (c *Core) retransmitLimit() uint32 {
+	return uint32(c.cfg.RetransmitMult * bits.Len(uint(max(c.live, 1))))
+}
+
+// suspicionBounds returns the Lifeguard suspicion timeout bounds (§4.2):
+// min = α·max(1, log10(n))·period, max = β·min, and K, the confirmations
+// that bring the timeout from max to min. Without Lifeguard the timeout is
+// always min, as in SWIM §4.2.
+func (c *Core) suspicionBounds() (lo, hi int64, k int) {
+	n := float64(max(c.live, 1))
+	lo = int64(c.cfg.SuspicionMult * max(1, math.Log10(n)) * float64(c.cfg.ProbeInterval))
+	if !c.cfg.Lifeguard {
+		return lo, lo, 0
+	}
+	hi = int64(c.cfg.SuspicionMaxMult * float64(lo))
+	k = c.cfg.SuspicionConfirmations
+	if c.live-2 < k {
+		k = 0
+	}
+	return lo, hi, k
+}
+
+// timeout is the suspicion timeout after conf confirmations (Lifeguard §4.2):
+// max − (max−min)·log(conf+1)/log(K+1), never below min.
+func (s *suspicion) timeout(conf int) int64 {
+	if s.k == 0 || s.max <= s.min {
+		return s.min
+	}
+	frac := math.Log(float64(conf)+1) / math.Log(float64(s.k)+1)
+	t := s.max - int64(frac*float64(s.max-s.min))
+	return max(t, s.min)
+}
+
+func (c *Core) newMember(name string, addr netip.AddrPort, payload []byte) *member {
+	m := &member{
+		name: name, addr: addr, payload: payload, state: StateLeft,
+		orderIdx: -1, deadIdx: -1, qIdx: -1, tIdx: -1, toldAt: -never,
+	}
+	c.members[name] = m
+	return m
+}
+
+// setState moves m to state s at incarnation inc and keeps every index in
+// step: digest, live count, probe order, tombstones, timers.
+func (c *Core) setState(m *member, s State, inc uint64) {
+	wasLive := m.live() && m.hash != 0
+	if m.hash != 0 {
+		c.digest -= m.hash
+		m.hash = 0
+	}
+	m.state, m.inc, m.since = s, inc, c.now
+	if s != StateSuspect {
+		m.susp = nil
+	}
+	if m.live() {
+		m.hash = memberHash(m.name, inc)
+		c.digest += m.hash
+	}
+	switch {
+	case wasLive && !m.live():
+		c.live--
+	case !wasLive && m.live():
+		c.live++
+	}
+	if m == c.self {
+		return
+	}
+	if m.live() {
+		c.orderInsert(m)
+	} else {
+		c.orderRemove(m)
+	}
+	if s == StateDead {
+		c.deadInsert(m)
+	} else {
+		c.deadRemove(m)
+	}
+	switch s {
+	case StateAlive:
+		c.timerClear(m)
+	case StateDead, StateLeft:
+		c.timerSet(m, c.now+int64(c.cfg.TombstoneTimeout))
+	}
+}
+
+// forget removes m from the view entirely.
+func (c *Core) forget(m *member) {
+	if m.hash != 0 {
+		c.digest -= m.hash
+		m.hash = 0
+		c.live--
+	}
+	c.orderRemove(m)
+	c.deadRemove(m)
+	c.timerClear(m)
+	c.dequeue(m)
+	m.susp = nil
+	delete(c.members, m.name)
+	if c.probe.target == m {
+		c.probe.active = false
+		c.probe.target = nil
+	}
+}
+
+// memberHash is a member's contribution to the digest: a 64-bit mix of its
+// name and incarnation (FNV-1a, then the splitmix64 finalizer).
+func memberHash(name string, inc uint64) uint64 {
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(name); i++ {
+		h ^= uint64(name[i])
+		h *= 1099511628211
+	}
+	h ^= inc + 0x9e3779b97f4a7c15
+	h ^= h >> 30
+	h *= 0xbf58476d1ce4e5b9
+	h ^= h >> 27
+	h *= 0x94d049bb133111eb
+	h ^= h >> 31
+	return h | 1
+}
+
+func (c *Core) emit(k EventKind, m *member) {
+	c.out.Events = append(c.out.Events, Event{Kind: k, Member: m.info(c)})
+}
+
+// updateMsg is the update that describes our current view of m.
+func (c *Core) updateMsg(m *member, from string) Message {
+	switch m.state {
+	case StateAlive:
+		return Message{Kind: KindAlive, Name: m.name, Addr: m.addr, Incarnation: m.inc, Payload: m.payload}
+	case StateSuspect:
+		if from == "" {
+			from = c.self.name
+			if m.susp != nil && len(m.susp.accusers) > 0 {
+				from = m.susp.accusers[0]
+			}
+		}
+		return Message{Kind: KindSuspect, From: from, Name: m.name, Incarnation: m.inc}
+	case StateDead:
+		if from == "" {
+			from = c.self.name
+		}
+		return Message{Kind: KindDead, From: from, Name: m.name, Incarnation: m.inc}
+	default:
+		return Message{Kind: KindLeft, Name: m.name, Addr: m.addr, Incarnation: m.inc, Payload: m.payload}
+	}
+}
+
+// Digest returns the digest of our view that pings and acks carry: a sum of
+// a hash of (name, incarnation) over the live members, ourselves included,
+// kept up to date in O(1) per change. Never zero.
+func (c *Core) Digest() uint64 {
+	if c.digest == 0 {
+		return 1
+	}
+	return c.digest
+}
+
+// send appends one datagram to To: the probe message p, then
+// piggybacked updates up to the byte budget: our own state first when
+// introduce is set, news about the recipient first (Lifeguard §4.3, the
+// buddy system; and our view of a member that seems not to know it is dead),
+// then the dissemination queue, least-sent first (SWIM §4.1).
+func (c *Core) send(to netip.AddrPort, p Message, about *member, introduce bool) {
+	start := len(c.arena)
+	c.arena = append(c.arena, p)
+	budget := c.cfg.MaxDatagram - c.cfg.CompoundOverhead - c.size(&c.arena[start])
+	if about == c.self {
+		about = nil
+	}
+	if introduce {
+		c.forceUpdate(c.self, &budget)
+	}
+	if about != nil && (about.qIdx >= 0 || about.state == StateDead ||
+		(about.state == StateSuspect && c.cfg.Lifeguard)) {
+		c.forceUpdate(about, &budget)
+	} else {
+		about = nil
+	}
+	c.pack(&budget, about, introduce)
+	c.out.Datagrams = append(c.out.Datagrams, Datagram{To: to, Msgs: c.arena[start:len(c.arena):len(c.arena)]})
+}
+
+// forceUpdate appends our view of m ahead of the queue, counting it as one
+// transmission if m is queued.
+func (c *Core) forceUpdate(m *member, budget *int) {
+	c.arena = append(c.arena, c.updateMsg(m, m.qFrom))
+	sz := c.size(&c.arena[len(c.arena)-1])
+	if sz > *budget {
+		c.arena[len(c.arena)-1] = Message{}
+		c.arena = c.arena[:len(c.arena)-1]
+		return
+	}
+	*budget -= sz
+	if m.qIdx >= 0 {
+		m.qSent++
+		if m.qSent >= c.retransmitLimit() {
+			c.dequeue(m)
+		} else {
+			c.queueFix(int(m.qIdx))
+		}
+	}
+}
+
+const (
+	maxPackPops  = 64 // queue entries looked at per datagram
+	maxPackSkips = 4  // entries too large for the rest of the budget before giving up
+)
+
+func (c *Core) pack(budget *int, skip1 *member, skipSelf bool) {
+	limit := c.retransmitLimit()
+	quiet := c.quiet()
+	c.scratch = c.scratch[:0]
+	skips := 0
+	for pops := 0; len(c.queue) > 0 && pops < maxPackPops && skips < maxPackSkips; pops++ {
+		m := c.queue[0]
+		c.dequeue(m)
+		c.scratch = append(c.scratch, m)
+		if m == skip1 || (skipSelf && m == c.self) {
+			continue
+		}
+		if quiet && m != c.self && (m.state == StateSuspect || m.state == StateDead) {
+			continue
+		}
+		c.arena = append(c.arena, c.updateMsg(m, m.qFrom))
+		sz := c.size(&c.arena[len(c.arena)-1])
+		if sz > *budget {
+			c.arena[len(c.arena)-1] = Message{}
+			c.arena = c.arena[:len(c.arena)-1]
+			skips++
+			continue
+		}
+		*budget -= sz
+		m.qSent++
+	}
+	for _, m := range c.scratch {
+		if m.qSent < limit {
+			m.qIdx = int32(len(c.queue))
+			c.queue = append(c.queue, m)
+			c.queueUp(int(m.qIdx))
+		}
+	}
+	clear(c.scratch)
+	c.scratch = c.scratch[:0]
+}
+
+// Ready returns what the core wants done since the last Advance. The
+// pointer and every slice in it stay valid until Advance.
+func (c *Core) Ready() *Output { return &c.out }
+
+// Advance releases the output returned by Ready, whose buffers are reused.
+// Buffers that grew beyond a few thousand entries (after a large Merge) are
+// released rather than kept.
+func (c *Core) Advance() {
+	c.out.Events = reuse(c.out.Events)
+	c.out.Datagrams = reuse(c.out.Datagrams)
+	c.out.PushPulls = reuse(c.out.PushPulls)
+	c.out.ProbeResults = reuse(c.out.ProbeResults)
+	c.arena = reuse(c.arena)
+}
+
+func reuse[T any](s []T) []T {
+	if cap(s) > 4096 {
+		return nil
+	}
+	clear(s)
+	return s[:0]
+}
+
+// NextDeadline returns when Tick must be called next at the latest. Calling
+// Tick earlier or more often is harmless.
+func (c *Core) NextDeadline() time.Time {
+	d := c.nextProbe
+	if c.probe.active {
+		if !c.probe.indirect {
+			d = min(d, c.probe.ackAt)
+		}
+		d = min(d, c.probe.endAt)
+	}
+	for i := range c.pending {
+		d = min(d, c.pending[i].deadline)
+	}
+	if len(c.timers) > 0 {
+		d = min(d, c.timers[0].tAt)
+	}
+	if c.cfg.DeadProbeInterval > 0 && len(c.dead) > 0 {
+		d = min(d, c.nextDeadProbe)
+	}
+	if c.cfg.PushPullInterval > 0 && len(c.order) > 0 {
+		d = min(d, c.nextPushPull)
+	}
+	return c.t0.Add(timeDur(d))
+}
+
+// ---- accessors ----
+
+// Myself returns our own member entry.
+func (c *Core) Myself() Member { return c.self.info(c) }
+
+// Member returns the named member, ourselves included.
+func (c *Core) Member(name string) (Member, bool) {
+	m := c.members[name]
+	if m == nil {
+		return Member{}, false
+	}
+	return m.info(c), true
+}
+
+// AppendMembers appends every member of the view, ourselves and tombstones
+// included, to dst and returns the extended slice.
+func (c *Core) AppendMembers(dst []Member) []Member {
+	for _, m := range c.members {
+		dst = append(dst, m.info(c))
+	}
+	return dst
+}
+
+// NumMembers returns the number of entries in the view, ourselves and
+// tombstones included.
+func (c *Core) NumMembers() int { return len(c.members) }
+
+// NumLive returns the number of alive or suspect members, ourselves
+// included: the n of the protocol's formulas.
+func (c *Core) NumLive() int { return c.live }
+
+// Health returns the Lifeguard local health score, 0..HealthMax (§4.1).
+func (c *Core) Health() int { return c.health }
+
+// QueueLen returns the number of updates waiting to be piggybacked.
+func (c *Core) QueueLen() int { return len(c.queue) }
+
+// AckTimeout returns the current ack timeout before the health multiplier.
+func (c *Core) AckTimeout() time.Duration { return timeDur(c.ackTimeout) }
+
+// Count returns the value of a counter.
+func (c *Core) Count(k Counter) uint64 {
+	if int(k) >= NumCounters {
+		return 0
+	}
+	return c.count[k]
+}
+
+// Leaving reports whether Leave was called.
+func (c *Core) Leaving() bool { return c.leaving }
+
+// LeaveDone reports whether our left message has been sent as often as any
+// update is (λ·⌈log2(n+1)⌉ times), or there is nobody to tell: the runtime
+// may then stop.
+func (c *Core) LeaveDone() bool {
+	return c.leaving && (c.self.qIdx < 0 || len(c.order) == 0)
+}
+
+// ---- inputs besides Step and Tick ----
+
+// Join asks for a state exchange with each seed (our own address is
+// skipped) and queues our alive message for dissemination. It returns the
+// number of exchanges asked for.
+func (c *Core) Join(seeds []netip.AddrPort) int {
+	n := 0
+	for _, s := range seeds {
+		if !validAddr(s) || s == c.self.addr {
+			continue
+		}
+		c.out.PushPulls = append(c.out.PushPulls, PushPull{To: s, Join: true})
+		n++
+	}
+	if !c.leaving {
+		c.enqueue(c.self, "")
+	}
+	return n
+}
+
+// Leave makes us leave the group: our state becomes left at a higher
+// incarnation, with our payload, and is disseminated like any update. We
+// keep probing (so that the news travels) but accuse nobody. Poll LeaveDone.
+func (c *Core) Leave() {
+	if c.leaving {
+		return
+	}
+	c.leaving = true
+	inc := c.self.inc
+	if inc < MaxIncarnation {
+		inc++
+	}
+	c.setState(c.self, StateLeft, inc)
+	c.enqueue(c.self, "")
+}
+
+// SetPayload replaces our payload (which the core copies), raises our
+// incarnation and disseminates the new alive message.
+func (c *Core) SetPayload(p []byte) error {
+	if c.leaving {
+		return ErrLeft
+	}
+	if len(p) > c.cfg.MaxPayload {
+		return fmt.Errorf("swim: payload of %d bytes exceeds MaxPayload %d", len(p), c.cfg.MaxPayload)
+	}
+	if c.self.inc >= MaxIncarnation {
+		return ErrIncarnation
+	}
+	c.self.payload = slices.Clone(p)
+	c.setState(c.self, StateAlive, c.self.inc+1)
+	c.enqueue(c.self, "")
+	return nil
+}
+
+// Probe pings addr once; the answer comes as a ProbeResult carrying the
+// returned token, within one ProbeInterval. If the peer is new to us, its
+// ack introduces it and it joins our view.
+func (c *Core) Probe(addr netip.AddrPort) (uint64, error) {
+	return c.probeAddr(addr, pendUser)
+}
+
+// AddMember probes addr, whose member's name we do not know yet. The ack
+// names it and carries its alive message, which adds it to the view; the
+// outcome also comes as a ProbeResult with the returned token.
+func (c *Core) AddMember(addr netip.AddrPort) (uint64, error) {
+	return c.probeAddr(addr, pendAdd)
+}
+
+func (c *Core) probeAddr(addr netip.AddrPort, kind pendingKind) (uint64, error) {
+	if !validAddr(addr) {
+		return 0, fmt.Errorf("swim: invalid address %v", addr)
+	}
+	if len(c.pending) >= c.cfg.MaxPendingProbes {
+		c.count[CountPendingCap]++
+		return 0, ErrPendingCap
+	}
+	tok := c.nextToken
+	c.nextToken++
+	seq := c.nextSeq()
+	c.pending = append(c.pending, pending{
+		kind: kind, seq: seq, token: tok, addr: addr,
+		start: c.now, deadline: c.now + int64(c.cfg.ProbeInterval),
+	})
+	c.send(addr, Message{Kind: KindPing, Seq: seq, From: c.self.name, Digest: c.Digest()}, nil, true)
+	return tok, nil
+}
+
+// MarkLeft records that the named member left (for members expelled by an
+// operator) and disseminates it. A member that is in fact running refutes.
+func (c *Core) MarkLeft(name string) error {
+	m := c.members[name]
+	if m == nil {
+		return ErrUnknownMember
+	}
+	if m == c.self {
+		c.Leave()
+		return nil
+	}
+	if m.state == StateLeft {
+		return nil
+	}
+	c.setState(m, StateLeft, m.inc)
+	c.emit(EventLeft, m)
+	c.enqueue(m, "")
+	return nil
+}
+
+// RemoveMember forgets the named member at once, without telling anyone.
+// If it is alive, gossip brings it back.
+func (c *Core) RemoveMember(name string) error {
+	m := c.members[name]
+	if m == nil {
+		return ErrUnknownMember
+	}
+	if m == c.self {
+		return errors.New("swim: cannot remove ourselves")
+	}
+	c.forget(m)
+	return nil
+}
+
+// Snapshot returns our full view for a push-pull exchange, ourselves and
+// tombstones included. The payload slices are shared and read-only.
+func (c *Core) Snapshot() Snapshot {
+	s := Snapshot{From: c.self.name, Members: make([]MemberState, 0, len(c.members))}
+	for _, m := range c.members {
+		s.Members = append(s.Members, MemberState{
+			Name: m.name, Addr: m.addr, Incarnation: m.inc, State: m.state, Payload: m.payload,
+		})
+	}
+	return s
+}
+
+// Merge merges a peer's snapshot into our view, with the same precedence
+// rules as gossip. A peer's "dead" about a member we hold live counts as a
+// suspicion, so the member gets its chance to refute (as memberlist does).
+// Only news about the peer itself (and our refutations) is re-gossiped: the
+// other entries spread by anti-entropy, not by the queue. Invalid entries
+// are skipped and counted; Merge returns an error only when the snapshot's
+// sender name is invalid.
+func (c *Core) Merge(now time.Time, s *Snapshot) error {
+	c.setNow(now)
+	if s.From == "" || len(s.From) > MaxNameLen {
+		c.count[CountMalformed]++
+		return fmt.Errorf("swim: snapshot sender name of %d bytes", len(s.From))
+	}
+	for i := range s.Members {
+		e := &s.Members[i]
+		u := Message{Name: e.Name, Addr: e.Addr, Incarnation: e.Incarnation, Payload: e.Payload, From: s.From}
+		switch e.State {
+		case StateAlive:
+			u.Kind = KindAlive
+		case StateSuspect:
+			u.Kind = KindSuspect
+		case StateDead:
+			u.Kind = KindDead
+		case StateLeft:
+			u.Kind = KindLeft
+		default:
+			c.count[CountMalformed]++
+			continue
+		}
+		if !c.validUpdate(&u) {
+			continue
+		}
+		c.learn(&u, s.From)
+	}
+	return nil
+}
+
+// ---- RTT and the adaptive ack timeout ----
+
+func (c *Core) sampleRTT(d int64) {
+	c.rtt[c.rttPos] = d
+	c.rttPos = (c.rttPos + 1) % rttWindow
+	if c.rttN < rttWindow {
+		c.rttN++
+	}
+	if !c.cfg.AdaptiveAckTimeout || c.rttN < 16 || c.rttN%16 != 0 && c.rttPos%16 != 0 {
+		return
+	}
+	// Recompute every 16 samples: p99 of the window plus 10 %, clamped.
+	s := c.rttScratch[:c.rttN]
+	copy(s, c.rtt[:c.rttN])
+	slices.Sort(s)
+	p99 := s[(len(s)*99+99)/100-1]
+	t := p99 + p99/10
+	c.ackTimeout = min(max(t, int64(c.cfg.AckTimeoutMin)), int64(c.cfg.AckTimeoutMax))
+}
+
+// payloadEqual reports whether two payloads hold the same bytes.
+func payloadEqual(a, b []byte) bool { return bytes.Equal(a, b) }

@@ -1,0 +1,165 @@
+package swim
+
+import (
+	"fmt"
+	"net/netip"
+	"time"
+)
+
+// Member describes one member: our own identity when passed to New, and a
+// member of the view as the accessors and events report it.
+type Member struct {
+	// Name identifies the member in the cluster; at most MaxNameLen bytes.
+	Name string
+	// Addr is where the member receives datagrams.
+	Addr netip.AddrPort
+	// Incarnation is the member's incarnation number (SWIM §4.2).
+	Incarnation uint64
+	// Payload is the member's opaque payload. Treat it as read-only: the
+	// core shares it with the events and messages it hands out.
+	Payload []byte
+	// State is the member's state in our view (New ignores it).
+	State State
+	// Since is when the member entered State in our view (New ignores it).
+	Since time.Time
+}
+
+// EventKind says what happened to a member.
+type EventKind uint8
+
+// The membership events.
+const (
+	// EventJoined: a member we did not know (or knew as left) is alive.
+	EventJoined EventKind = iota + 1
+	// EventUpdated: an alive member changed its payload or address.
+	EventUpdated
+	// EventSuspected: a member became suspect (SWIM §4.2).
+	EventSuspected
+	// EventAlive: a suspect or dead member refuted and is alive again.
+	EventAlive
+	// EventFailed: a member was declared dead (SWIM §4.2, confirm).
+	EventFailed
+	// EventLeft: a member left on purpose, or was marked left.
+	EventLeft
+)
+
+// String returns the lower-case name of the event kind.
+func (k EventKind) String() string {
+	switch k {
+	case EventJoined:
+		return "joined"
+	case EventUpdated:
+		return "updated"
+	case EventSuspected:
+		return "suspected"
+	case EventAlive:
+		return "alive"
+	case EventFailed:
+		return "failed"
+	case EventLeft:
+		return "left"
+	}
+	return fmt.Sprintf("event(%d)", uint8(k))
+}
+
+// Event is one membership change, with the member as it is after the change.
+type Event struct {
+	Kind   EventKind
+	Member Member
+}
+
+// Datagram is one compound message to send to To. The first message is the
+// probe message (ping, ping-req, ack, nack) when there is one; piggybacked
+// updates follow. Its encoded size is within Config.MaxDatagram.
+type Datagram struct {
+	To   netip.AddrPort
+	Msgs []Message
+}
+
+// PushPull asks the runtime for a full state exchange with the member at To
+// (memberlist's push-pull): send our Snapshot (with Join set as here),
+// receive the peer's, and pass it to Merge.
+type PushPull struct {
+	To netip.AddrPort
+	// Name is the peer's name, or empty for a seed we do not know yet.
+	Name string
+	// Join is set for the exchanges Join asks for.
+	Join bool
+}
+
+// ProbeResult is the outcome of a Probe or AddMember call.
+type ProbeResult struct {
+	// Token is what Probe or AddMember returned.
+	Token uint64
+	// Addr is the probed address.
+	Addr netip.AddrPort
+	// OK is true when an ack came back in time.
+	OK bool
+	// Name is the name the ack came from.
+	Name string
+	// RTT is the round-trip time when OK.
+	RTT time.Duration
+}
+
+// Output is what the core wants done. It is filled by Step, Tick and the
+// other inputs, and read through Ready. All slices point into buffers the
+// core reuses after Advance: copy what must outlive that.
+type Output struct {
+	Datagrams    []Datagram
+	PushPulls    []PushPull
+	Events       []Event
+	ProbeResults []ProbeResult
+}
+
+// Empty reports whether there is nothing to do.
+func (o *Output) Empty() bool {
+	return len(o.Datagrams) == 0 && len(o.PushPulls) == 0 && len(o.Events) == 0 && len(o.ProbeResults) == 0
+}
+
+// Counter names a count the core keeps: of rejected or ignored input by
+// reason, and of protocol activity. Read them with Core.Count.
+type Counter uint8
+
+// The counters.
+const (
+	// Rejected or ignored input.
+	CountMalformed      Counter = iota // unknown kind, bad name or address, missing fields
+	CountPayloadTooLong                // payload above MaxPayload
+	CountBadIncarnation                // incarnation above MaxIncarnation, or an accusation at it
+	CountUnknownSeq                    // ack or nack for no outstanding probe
+	CountWrongSender                   // ack or nack from someone other than who was asked
+	CountMisdirected                   // ping for another name
+	CountFromNonMember                 // accusation by a member we do not know
+	CountUnknownMember                 // news about a member we do not know that cannot add it
+	CountStale                         // news older than what we hold
+	CountConflict                      // same name and incarnation, different address or payload
+	CountMemberCap                     // member table full
+	CountPendingCap                    // too many outstanding probes
+	CountQueueDrop                     // update dropped because the queue was full
+	CountQuiet                         // accusation not started or not spread while unhealthy or suspected
+	// Activity.
+	CountProbes        // probes started
+	CountProbeFailures // probes that got no ack, direct or indirect
+	CountRefutations   // times we raised our incarnation to refute
+	CountToldStale     // times we told a member that our view of it is newer
+	CountRepairs       // state exchanges asked for because of a digest mismatch
+	numCounters
+)
+
+// NumCounters is the number of counters; they are numbered from 0.
+const NumCounters = int(numCounters)
+
+var counterNames = [...]string{
+	"malformed", "payload_too_long", "bad_incarnation", "unknown_seq", "wrong_sender",
+	"misdirected", "from_non_member", "unknown_member", "stale", "conflict",
+	"member_cap", "pending_cap", "queue_drop", "quiet",
+	"probes", "probe_failures", "refutations", "told_stale", "repairs",
+}
+
+// String returns the counter's snake_case metric name.
+func (c Counter) String() string {
+	if int(c) < len(counterNames) {
+		return counterNames[c]
+	}
+	return fmt.Sprintf("counter(%d)", uint8(c))
+}

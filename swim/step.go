@@ -1,0 +1,431 @@
+package swim
+
+import (
+	"net/netip"
+	"slices"
+	"time"
+)
+
+// Step handles one received compound message from the address from: the
+// probe message and the piggybacked updates, in any order. Updates are
+// applied first, so that a refutation they cause rides on our answer to the
+// probe. Every message is validated; what is impossible is ignored and
+// counted (see Counter). Step never panics and never retains msgs; it copies
+// any payload it keeps.
+func (c *Core) Step(now time.Time, from netip.AddrPort, msgs []Message) {
+	c.setNow(now)
+	for i := range msgs {
+		m := &msgs[i]
+		if m.Kind.IsUpdate() && c.validUpdate(m) {
+			c.learn(m, "")
+		}
+	}
+	for i := range msgs {
+		m := &msgs[i]
+		switch {
+		case m.Kind.IsProbe():
+			if c.validProbe(m) {
+				c.handleProbe(from, m)
+			}
+		case !m.Kind.IsUpdate():
+			c.count[CountMalformed]++
+		}
+	}
+}
+
+func (c *Core) validName(s string) bool { return s != "" && len(s) <= MaxNameLen }
+
+func (c *Core) validUpdate(u *Message) bool {
+	switch {
+	case !c.validName(u.Name) || len(u.From) > MaxNameLen:
+		c.count[CountMalformed]++
+		return false
+	case len(u.Payload) > c.cfg.MaxPayload:
+		c.count[CountPayloadTooLong]++
+		return false
+	case u.Incarnation > MaxIncarnation:
+		c.count[CountBadIncarnation]++
+		return false
+	}
+	switch u.Kind {
+	case KindAlive, KindLeft:
+		if !validAddr(u.Addr) {
+			c.count[CountMalformed]++
+			return false
+		}
+	case KindSuspect, KindDead:
+		if u.From == "" {
+			c.count[CountMalformed]++
+			return false
+		}
+	}
+	// An accusation at the highest incarnation could never be refuted
+	// (incarnations saturate), so it is rejected as impossible.
+	if u.Kind != KindAlive && u.Incarnation == MaxIncarnation {
+		c.count[CountBadIncarnation]++
+		return false
+	}
+	return true
+}
+
+func (c *Core) validProbe(p *Message) bool {
+	switch {
+	case !c.validName(p.From) || len(p.Name) > MaxNameLen:
+		c.count[CountMalformed]++
+		return false
+	case p.Kind == KindPingReq && (p.Name == "" || !validAddr(p.Addr)):
+		c.count[CountMalformed]++
+		return false
+	}
+	return true
+}
+
+// accuser reports whether name may accuse: a live member we know, or us.
+func (c *Core) accuser(name string) bool {
+	m := c.members[name]
+	return m != nil && (m.live() || m == c.self)
+}
+
+// learn applies one update (SWIM §4.2 precedence: a higher incarnation
+// wins; at equal incarnation suspect beats alive, dead beats both, left is
+// final). peer is the sender of a snapshot being merged, or "" for gossip.
+func (c *Core) learn(u *Message, peer string) {
+	if u.Name == c.self.name {
+		c.aboutSelf(u)
+		return
+	}
+	merge := peer != ""
+	gossip := !merge || u.Name == peer
+	m := c.members[u.Name]
+	switch u.Kind {
+	case KindAlive:
+		c.learnAlive(m, u, gossip)
+	case KindSuspect:
+		if !merge && !c.accuser(u.From) {
+			c.count[CountFromNonMember]++
+			return
+		}
+		if m == nil {
+			if !merge {
+				c.count[CountUnknownMember]++
+				return
+			}
+			// A member the peer suspects that we never heard of: it is
+			// alive as far as we know, under suspicion.
+			if m = c.addNew(u, StateAlive); m == nil {
+				return
+			}
+		}
+		c.learnSuspect(m, u.Incarnation, u.From, gossip)
+	case KindDead:
+		if !merge && !c.accuser(u.From) {
+			c.count[CountFromNonMember]++
+			return
+		}
+		if m == nil {
+			if merge {
+				c.addNew(u, StateDead) // a tombstone, so that it is probed
+			} else {
+				c.count[CountUnknownMember]++
+			}
+			return
+		}
+		if merge && m.live() {
+			c.learnSuspect(m, u.Incarnation, u.From, gossip)
+			return
+		}
+		if m.state == StateLeft || u.Incarnation < m.inc || (m.state == StateDead && u.Incarnation == m.inc) {
+			c.count[CountStale]++
+			return
+		}
+		wasLive := m.live()
+		c.setState(m, StateDead, u.Incarnation)
+		if wasLive {
+			c.emit(EventFailed, m)
+		}
+		if gossip {
+			c.enqueue(m, u.From)
+		}
+	case KindLeft:
+		if m == nil {
+			c.count[CountUnknownMember]++
+			return
+		}
+		if u.Incarnation < m.inc || (m.state == StateLeft && u.Incarnation == m.inc) {
+			c.count[CountStale]++
+			return
+		}
+		if len(u.Payload) > 0 && !payloadEqual(u.Payload, m.payload) {
+			m.payload = slices.Clone(u.Payload)
+		}
+		c.setState(m, StateLeft, u.Incarnation)
+		c.emit(EventLeft, m)
+		if gossip {
+			c.enqueue(m, "")
+		}
+	}
+}
+
+// addNew adds a member we did not know, if there is room.
+func (c *Core) addNew(u *Message, s State) *member {
+	if len(c.members) >= c.cfg.MaxMembers {
+		c.count[CountMemberCap]++
+		return nil
+	}
+	m := c.newMember(u.Name, u.Addr, slices.Clone(u.Payload))
+	c.setState(m, s, u.Incarnation)
+	if s == StateAlive {
+		c.emit(EventJoined, m)
+	}
+	return m
+}
+
+func (c *Core) learnAlive(m *member, u *Message, gossip bool) {
+	if m == nil {
+		if m = c.addNew(u, StateAlive); m != nil && gossip {
+			c.enqueue(m, "")
+		}
+		return
+	}
+	if u.Incarnation < m.inc || (u.Incarnation == m.inc && m.state != StateAlive) {
+		// Stale news: the member (or whoever gossips about it) does not
+		// know what we know. Tell the member, at the address the news
+		// names, so that it refutes above our view: this is how a mass
+		// restart or a move to a new address recovers (memberlist #311).
+		c.count[CountStale]++
+		c.tellStale(m, u.Addr)
+		return
+	}
+	if u.Incarnation == m.inc {
+		if u.Addr != m.addr || !payloadEqual(u.Payload, m.payload) {
+			// Two claims to one name at one incarnation: tell the
+			// newcomer, whose refutation then settles it.
+			c.count[CountConflict]++
+			c.tellStale(m, u.Addr)
+		}
+		return
+	}
+	old := m.state
+	changed := u.Addr != m.addr || !payloadEqual(u.Payload, m.payload)
+	m.addr = u.Addr
+	if !payloadEqual(u.Payload, m.payload) {
+		m.payload = slices.Clone(u.Payload)
+	}
+	c.setState(m, StateAlive, u.Incarnation)
+	switch {
+	case old == StateLeft:
+		c.emit(EventJoined, m)
+	case old != StateAlive:
+		c.emit(EventAlive, m)
+	case changed:
+		c.emit(EventUpdated, m)
+	}
+	if gossip {
+		c.enqueue(m, "")
+	}
+}
+
+func (c *Core) learnSuspect(m *member, inc uint64, from string, gossip bool) {
+	switch {
+	case m.state == StateLeft || inc < m.inc || (m.state == StateDead && inc == m.inc):
+		c.count[CountStale]++
+	case m.state == StateSuspect && inc == m.inc:
+		// An independent confirmation shortens the timeout and is passed
+		// on (Lifeguard §4.2).
+		if c.confirm(m, from) && gossip {
+			c.enqueue(m, from)
+		}
+	default:
+		c.startSuspicion(m, inc, from)
+		c.emit(EventSuspected, m)
+		if gossip {
+			c.enqueue(m, from)
+		}
+	}
+}
+
+// startSuspicion makes m suspect at inc (SWIM §4.2) with a timeout that
+// starts at the Lifeguard maximum (§4.2).
+func (c *Core) startSuspicion(m *member, inc uint64, accuser string) {
+	lo, hi, k := c.suspicionBounds()
+	s := &suspicion{start: c.now, min: lo, max: hi, k: k, accusers: make([]string, 1, k+1)}
+	s.accusers[0] = accuser
+	c.setState(m, StateSuspect, inc)
+	m.susp = s
+	c.timerSet(m, c.now+s.timeout(0))
+}
+
+// confirm records an independent accuser and shortens the suspicion timeout
+// to max − (max−min)·log(c+1)/log(K+1) (Lifeguard §4.2). It reports whether
+// the accuser was new.
+func (c *Core) confirm(m *member, accuser string) bool {
+	s := m.susp
+	if s == nil || len(s.accusers) > s.k || slices.Contains(s.accusers, accuser) {
+		return false
+	}
+	s.accusers = append(s.accusers, accuser)
+	c.timerSet(m, s.start+s.timeout(len(s.accusers)-1))
+	return true
+}
+
+// aboutSelf handles news about ourselves: only we raise our incarnation, to
+// refute (SWIM §4.2), or to move above what the cluster remembers of a
+// previous life of ours.
+func (c *Core) aboutSelf(u *Message) {
+	s := c.self
+	if c.leaving {
+		return
+	}
+	if u.Incarnation < s.inc {
+		c.count[CountStale]++
+		return
+	}
+	switch u.Kind {
+	case KindAlive:
+		if u.Incarnation == s.inc && u.Addr == s.addr && payloadEqual(u.Payload, s.payload) {
+			return
+		}
+	case KindSuspect, KindDead:
+		// Being accused means others cannot hear us well: Lifeguard §4.1
+		// counts a refutation against our health, and we keep quiet about
+		// others for a while.
+		c.addHealth(1)
+		c.suspectedUntil = c.now + 2*int64(c.cfg.ProbeInterval)
+	}
+	c.refute(u.Incarnation)
+}
+
+// refute raises our incarnation above inc, saturating at MaxIncarnation.
+func (c *Core) refute(inc uint64) {
+	if inc >= MaxIncarnation {
+		c.count[CountBadIncarnation]++
+		return
+	}
+	c.setState(c.self, StateAlive, inc+1)
+	c.enqueue(c.self, "")
+	c.count[CountRefutations]++
+}
+
+// tellStale sends m our view of it at addr, at most once per period, so
+// that it refutes above it.
+func (c *Core) tellStale(m *member, addr netip.AddrPort) {
+	if !validAddr(addr) || c.now-m.toldAt < int64(c.cfg.ProbeInterval) {
+		return
+	}
+	m.toldAt = c.now
+	c.count[CountToldStale]++
+	start := len(c.arena)
+	c.arena = append(c.arena, c.updateMsg(m, ""))
+	c.out.Datagrams = append(c.out.Datagrams, Datagram{To: addr, Msgs: c.arena[start:len(c.arena):len(c.arena)]})
+}
+
+// handleProbe answers pings and ping-reqs and matches acks and nacks.
+func (c *Core) handleProbe(from netip.AddrPort, p *Message) {
+	switch p.Kind {
+	case KindPing:
+		if p.Name != "" && p.Name != c.self.name {
+			c.count[CountMisdirected]++
+			return
+		}
+		sender := c.members[p.From]
+		c.repair(p.Digest, from, sender)
+		// A ping by address (Probe, AddMember) or from a stranger gets
+		// our own alive message first, so that it learns who we are.
+		introduce := p.Name == "" || sender == nil
+		c.send(from, Message{Kind: KindAck, Seq: p.Seq, From: c.self.name, Digest: c.Digest()}, sender, introduce)
+	case KindPingReq:
+		// SWIM §3.1: probe the target on the requester's behalf.
+		if p.Name == c.self.name {
+			c.count[CountMisdirected]++
+			return
+		}
+		if len(c.pending) >= c.cfg.MaxPendingProbes {
+			c.count[CountPendingCap]++
+			return
+		}
+		seq := c.nextSeq()
+		c.pending = append(c.pending, pending{
+			kind: pendRelay, seq: seq, origSeq: p.Seq, addr: from, name: p.Name,
+			nack: p.Nack, start: c.now, deadline: c.now + c.ackTimeoutNow(),
+		})
+		target := c.members[p.Name]
+		c.send(p.Addr, Message{Kind: KindPing, Seq: seq, From: c.self.name, Name: p.Name, Digest: c.Digest()}, target, false)
+	case KindAck:
+		c.handleAck(from, p)
+	case KindNack:
+		pr := &c.probe
+		if !pr.active || pr.seq != p.Seq {
+			c.count[CountUnknownSeq]++
+			return
+		}
+		i := slices.Index(pr.helpers, p.From)
+		if i < 0 {
+			c.count[CountWrongSender]++
+			return
+		}
+		// Count each helper once.
+		pr.helpers[i] = ""
+		pr.nacks++
+	}
+}
+
+func (c *Core) handleAck(from netip.AddrPort, p *Message) {
+	pr := &c.probe
+	if pr.active && pr.seq == p.Seq {
+		t := pr.target
+		if p.From != t.name {
+			c.count[CountWrongSender]++
+			return
+		}
+		if from == t.addr {
+			c.sampleRTT(c.now - pr.start)
+			c.repair(p.Digest, from, t)
+		}
+		pr.active = false
+		c.addHealth(-1) // Lifeguard §4.1: a successful probe
+		return
+	}
+	for i := range c.pending {
+		q := &c.pending[i]
+		if q.seq != p.Seq {
+			continue
+		}
+		if q.name != "" && p.From != q.name {
+			c.count[CountWrongSender]++
+			return
+		}
+		switch q.kind {
+		case pendRelay:
+			c.send(q.addr, Message{Kind: KindAck, Seq: q.origSeq, From: p.From}, nil, false)
+		case pendUser, pendAdd:
+			c.out.ProbeResults = append(c.out.ProbeResults, ProbeResult{
+				Token: q.token, Addr: q.addr, OK: true, Name: p.From, RTT: timeDur(c.now - q.start),
+			})
+			c.repair(p.Digest, from, c.members[p.From])
+		}
+		c.removePending(i)
+		return
+	}
+	c.count[CountUnknownSeq]++
+}
+
+func (c *Core) removePending(i int) {
+	last := len(c.pending) - 1
+	c.pending[i] = c.pending[last]
+	c.pending[last] = pending{}
+	c.pending = c.pending[:last]
+}
+
+// repair asks for a state exchange with the sender of a digest that differs
+// from ours (fast repair), when we have no news of our own in flight (a
+// mismatch is then expected and gossip will settle it) and the rate limit
+// allows.
+func (c *Core) repair(d uint64, from netip.AddrPort, sender *member) {
+	if c.cfg.RepairInterval <= 0 || d == 0 || d == c.Digest() || len(c.queue) > 0 ||
+		sender == nil || !sender.live() || c.now-c.lastRepair < int64(c.cfg.RepairInterval) {
+		return
+	}
+	c.lastRepair = c.now
+	c.count[CountRepairs]++
+	c.out.PushPulls = append(c.out.PushPulls, PushPull{To: from, Name: sender.name})
+}
