@@ -387,7 +387,8 @@ func (sr *SnapshotReader) decodeFrame(dst []swim.MemberState, f []byte) ([]swim.
 		if fields < 5 {
 			return dst, bad("member", ErrInvalid, strconv.Itoa(fields)+" fields, want 5")
 		}
-		var m swim.MemberState
+		dst = append(dst, swim.MemberState{})
+		m := &dst[len(dst)-1]
 		name, nameLen, err := r.blob(swim.MaxNameLen)
 		switch {
 		case err == ErrLimit:
@@ -434,8 +435,7 @@ func (sr *SnapshotReader) decodeFrame(dst []swim.MemberState, f []byte) ([]swim.
 				return dst, bad("field "+strconv.Itoa(j), err, "")
 			}
 		}
-		sr.pending = append(sr.pending, memberSpan{index: len(dst), name: name, payload: payload})
-		dst = append(dst, m)
+		sr.pending = append(sr.pending, memberSpan{index: len(dst) - 1, name: name, payload: payload})
 	}
 	if r.remaining() != 0 {
 		return dst, fieldErr("frame", ErrMalformed, strconv.Itoa(r.remaining())+" trailing bytes")
