@@ -4,6 +4,7 @@ go 1.25.0
 
 require (
 	github.com/armon/go-metrics v0.4.1
+	github.com/hashicorp/go-msgpack/v2 v2.1.5
 	github.com/hashicorp/go-sockaddr v1.0.7
 	golang.org/x/crypto v0.55.0
 )
