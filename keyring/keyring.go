@@ -189,6 +189,10 @@ func (k *Keyring) Suite() Suite { return k.suite }
 // Overhead is how many bytes Seal adds to a plaintext; see Suite.Overhead.
 func (k *Keyring) Overhead() int { return k.suite.Overhead() }
 
+// NonceSize is the length of the nonce in every datagram; see
+// Suite.NonceSize.
+func (k *Keyring) NonceSize() int { return k.suite.NonceSize() }
+
 // KeyStats describes one installed key without revealing it.
 type KeyStats struct {
 	// Fingerprint identifies the key; it is not secret.

@@ -38,12 +38,12 @@ func CheckLabel(label []byte) error {
 
 // Overhead is how many bytes a datagram adds to the encoded messages: the
 // timestamp plus the keyring's header, nonce and tag.
-func Overhead(ring *keyring.Keyring) int { return TimestampLen + ring.Overhead() }
+func Overhead(ring Sealer) int { return TimestampLen + ring.Overhead() }
 
 // SealDatagram writes now as the sender's timestamp into the first
 // TimestampLen bytes of plaintext, which the caller reserved (encode the
 // messages after them), seals it and appends the datagram to dst.
-func SealDatagram(ring *keyring.Keyring, label, dst, plaintext []byte, now time.Time) ([]byte, error) {
+func SealDatagram(ring Sealer, label, dst, plaintext []byte, now time.Time) ([]byte, error) {
 	if len(plaintext) < TimestampLen {
 		return dst, fmt.Errorf("envelope: plaintext of %d bytes has no room for the timestamp", len(plaintext))
 	}
@@ -54,7 +54,7 @@ func SealDatagram(ring *keyring.Keyring, label, dst, plaintext []byte, now time.
 // OpenDatagram opens a datagram, appending its plaintext to dst, and returns
 // the sender's timestamp and the body (a subslice of the returned plaintext).
 // The caller checks the timestamp and the nonce with a ReplayGuard.
-func OpenDatagram(ring *keyring.Keyring, label, dst, datagram []byte) (sent time.Time, body, plaintext []byte, err error) {
+func OpenDatagram(ring Sealer, label, dst, datagram []byte) (sent time.Time, body, plaintext []byte, err error) {
 	plaintext, err = ring.Open(dst, datagram, label)
 	if err != nil {
 		return time.Time{}, nil, dst, err
@@ -73,10 +73,10 @@ var ErrMalformed = errors.New("envelope: malformed plaintext")
 
 // Nonce returns the nonce of a sealed datagram, which identifies it for the
 // replay guard, or nil if the datagram is too short to have one.
-func Nonce(ring *keyring.Keyring, datagram []byte) []byte {
+func Nonce(ring Sealer, datagram []byte) []byte {
 	const headerLen = 6
-	n := ring.Suite().NonceSize()
-	if len(datagram) < headerLen+n {
+	n := ring.NonceSize()
+	if n == 0 || len(datagram) < headerLen+n {
 		return nil
 	}
 	return datagram[headerLen : headerLen+n]

@@ -508,3 +508,48 @@ func rw(r io.Reader, w io.Writer) io.ReadWriter {
 		io.Writer
 	}{r, w}
 }
+
+func TestPlaintext(t *testing.T) {
+	var p Plaintext
+	now := time.UnixMilli(1_800_000_000_000)
+	dg, err := SealDatagram(p, nil, nil, append(make([]byte, TimestampLen), "body"...), now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(dg[:6], []byte{keyring.Version, 0, 0, 0, 0, 0}) || len(dg) != 6+TimestampLen+4 {
+		t.Fatalf("plaintext datagram = %x", dg)
+	}
+	sent, body, _, err := OpenDatagram(p, nil, nil, dg)
+	if err != nil || !sent.Equal(now) || string(body) != "body" {
+		t.Fatalf("OpenDatagram = %v %q %v", sent, body, err)
+	}
+	if Nonce(p, dg) != nil {
+		t.Fatal("plaintext datagram has a nonce")
+	}
+	// A keyring never accepts plaintext, and plaintext never accepts sealed.
+	if _, _, _, err := OpenDatagram(testRing(t), nil, nil, dg); !errors.Is(err, keyring.ErrUnknownSuite) {
+		t.Fatalf("keyring opened plaintext: %v", err)
+	}
+	sealed, _ := SealDatagram(testRing(t), nil, nil, make([]byte, TimestampLen), now)
+	if _, _, _, err := OpenDatagram(p, nil, nil, sealed); !errors.Is(err, ErrNotPlaintext) {
+		t.Fatalf("plaintext opened a sealed datagram: %v", err)
+	}
+	// The replay window still applies; duplicates cannot be told apart.
+	g := NewReplayGuard(time.Minute, 8)
+	if err := g.Check(now, now, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Check(now, now.Add(-2*time.Minute), nil); !errors.Is(err, ErrTooOld) {
+		t.Fatalf("old plaintext datagram: %v", err)
+	}
+	// Streams work over plaintext too.
+	var out bytes.Buffer
+	hello := append([]byte{StreamVersion}, bytes.Repeat([]byte{1}, 16)...)
+	s, err := Handshake(rw(bytes.NewReader(hello), &out), false, p, label, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.WriteRecord([]byte("plain"), true); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -92,6 +92,9 @@ func (g *ReplayGuard) Check(now, sent time.Time, nonce []byte) error {
 	for len(g.byTime) > 0 && g.byTime[0].sent < horizon {
 		g.forgetOldest()
 	}
+	if len(nonce) == 0 {
+		return nil // plaintext: nothing identifies a datagram; the window is all there is
+	}
 	var key nonceKey
 	copy(key[:], nonce)
 	if _, dup := g.seen[key]; dup {

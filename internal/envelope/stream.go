@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/meshward/membership/keyring"
 )
 
 // A stream carries sealed records over a reliable byte stream (TCP), for
@@ -64,7 +63,7 @@ var (
 // may write while another reads.
 type Stream struct {
 	rw    io.ReadWriter
-	ring  *keyring.Keyring
+	ring  Sealer
 	limit int64
 
 	send, recv direction
@@ -92,7 +91,7 @@ type direction struct {
 // no limit beyond the caller's deadlines); it is enforced from each record's
 // length prefix, before the record is read. Set a
 // deadline on the connection before calling: Handshake reads.
-func Handshake(rw io.ReadWriter, initiator bool, ring *keyring.Keyring, label []byte, limit int64) (*Stream, error) {
+func Handshake(rw io.ReadWriter, initiator bool, ring Sealer, label []byte, limit int64) (*Stream, error) {
 	if err := CheckLabel(label); err != nil {
 		return nil, err
 	}
