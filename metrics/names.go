@@ -48,6 +48,12 @@ const (
 	// labels: state.
 	Members = Prefix + ".members"
 
+	// Protocol counts what the protocol core counted since the last
+	// report: input it rejected or ignored (malformed, stale, from a
+	// non-member...) and its own activity (probes, refutations, repairs),
+	// by the core's counter name (swim.Counter). Counter; labels: reason.
+	Protocol = Prefix + ".protocol"
+
 	// Health is the local health multiplier score (Lifeguard §4.1): 0 is
 	// healthy, higher means this node itself is slow. Gauge.
 	Health = Prefix + ".health"
@@ -165,7 +171,7 @@ var allNames = []string{
 	MessagesSent, MessagesReceived, BytesSent, BytesReceived,
 	Probes, Nacks, ProbeRTT,
 	Suspicions, Refutations, Deaths, Leaves, Members,
-	Health, GossipQueue,
+	Protocol, Health, GossipQueue,
 	PushPulls, PushPullDuration,
 	Dropped, AESGCMSeals,
 	EventsDropped, TransportDropped,

@@ -1,0 +1,146 @@
+package membership
+
+import (
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/meshward/membership/swim"
+)
+
+// State is a member's state as this node sees it.
+type State uint8
+
+// The member states. A member is alive until it fails to answer probes
+// (suspect), then dead when nobody could reach it within the suspicion
+// timeout; left means it announced its departure.
+const (
+	StateAlive State = iota
+	StateSuspect
+	StateDead
+	StateLeft
+)
+
+// String returns "alive", "suspect", "dead" or "left".
+func (s State) String() string {
+	switch s {
+	case StateAlive:
+		return "alive"
+	case StateSuspect:
+		return "suspect"
+	case StateDead:
+		return "dead"
+	case StateLeft:
+		return "left"
+	}
+	return fmt.Sprintf("state(%d)", uint8(s))
+}
+
+func stateOf(s swim.State) State {
+	switch s {
+	case swim.StateSuspect:
+		return StateSuspect
+	case swim.StateDead:
+		return StateDead
+	case swim.StateLeft:
+		return StateLeft
+	}
+	return StateAlive
+}
+
+// Member is one member of the group as this node sees it. It is a copy:
+// changing it changes nothing in the node.
+type Member struct {
+	// Name identifies the member in the cluster.
+	Name string
+	// Addr is where the member receives datagrams and streams.
+	Addr netip.AddrPort
+	// State is the member's state in our view.
+	State State
+	// Incarnation is the member's incarnation number; only the member
+	// itself raises it (on refutation, payload change, rejoin, leave).
+	Incarnation uint64
+	// Payload is the member's opaque payload (role, shard, version...).
+	Payload []byte
+	// Since is when the member entered State in our view.
+	Since time.Time
+}
+
+func memberOf(m swim.Member) Member {
+	return Member{
+		Name:        m.Name,
+		Addr:        m.Addr,
+		State:       stateOf(m.State),
+		Incarnation: m.Incarnation,
+		Payload:     append([]byte(nil), m.Payload...),
+		Since:       m.Since,
+	}
+}
+
+// EventKind says what happened to a member.
+type EventKind uint8
+
+// The membership events.
+const (
+	// EventJoined: a member we did not know, or knew as left, is alive.
+	EventJoined EventKind = iota + 1
+	// EventUpdated: an alive member changed its payload or address.
+	EventUpdated
+	// EventSuspected: a member stopped answering probes and is suspected.
+	EventSuspected
+	// EventAlive: a suspected or failed member is alive again.
+	EventAlive
+	// EventFailed: a member was declared failed.
+	EventFailed
+	// EventLeft: a member left the group on purpose (or was marked left).
+	EventLeft
+)
+
+// String returns the lower-case name of the event kind.
+func (k EventKind) String() string {
+	switch k {
+	case EventJoined:
+		return "joined"
+	case EventUpdated:
+		return "updated"
+	case EventSuspected:
+		return "suspected"
+	case EventAlive:
+		return "alive"
+	case EventFailed:
+		return "failed"
+	case EventLeft:
+		return "left"
+	}
+	return fmt.Sprintf("event(%d)", uint8(k))
+}
+
+func eventKindOf(k swim.EventKind) EventKind {
+	switch k {
+	case swim.EventJoined:
+		return EventJoined
+	case swim.EventUpdated:
+		return EventUpdated
+	case swim.EventSuspected:
+		return EventSuspected
+	case swim.EventAlive:
+		return EventAlive
+	case swim.EventFailed:
+		return EventFailed
+	case swim.EventLeft:
+		return EventLeft
+	}
+	return 0
+}
+
+// Event is one membership change, with the member as it is after the
+// change.
+type Event struct {
+	Kind   EventKind
+	Member Member
+}
+
+// String describes the event in one line, for logs.
+func (e Event) String() string {
+	return fmt.Sprintf("%s %s %v inc=%d", e.Kind, e.Member.Name, e.Member.Addr, e.Member.Incarnation)
+}

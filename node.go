@@ -1,0 +1,680 @@
+package membership
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/netip"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/meshward/membership/codec"
+	"github.com/meshward/membership/internal/envelope"
+	"github.com/meshward/membership/keyring"
+	"github.com/meshward/membership/metrics"
+	"github.com/meshward/membership/swim"
+	"github.com/meshward/membership/transport"
+)
+
+// Errors that callers branch on.
+var (
+	// ErrNoEncryption: New was called without WithKeyring or
+	// WithoutEncryption.
+	ErrNoEncryption = errors.New("membership: no keyring: pass WithKeyring(ring), or WithoutEncryption() to run in plaintext on purpose")
+	// ErrShutdown: the node was shut down.
+	ErrShutdown = errors.New("membership: node is shut down")
+	// ErrNoAck: a probe got no ack in time.
+	ErrNoAck = errors.New("membership: no ack")
+	// ErrNoSeed: Join reached none of the seeds.
+	ErrNoSeed = errors.New("membership: no seed answered")
+)
+
+// Node is one member of the group. One goroutine owns the protocol state and
+// drives it from the transport and timers; every method is safe for
+// concurrent use, and none of them is ever called back by the node, so an
+// event consumer may call any of them.
+type Node struct {
+	cfg    config
+	log    *slog.Logger
+	met    *metrics.Metrics
+	tr     transport.Transport
+	sealer envelope.Sealer
+	ring   *keyring.Keyring
+	label  []byte
+	events chan Event
+
+	pcfg     swim.Config
+	ctx      context.Context // ends at Shutdown
+	cancel   context.CancelFunc
+	cmds     chan func()
+	stop     chan struct{}
+	loopDone chan struct{}
+	stopOnce sync.Once
+	bg       sync.WaitGroup // stream goroutines
+	streamMu sync.Mutex
+	streams  map[*streamConn]struct{} // open streams, closed on Shutdown
+	inbound  atomic.Int32
+	dropped  atomic.Uint64 // events dropped because the channel was full
+	limiter  rateLimiter
+
+	// Owned by the loop goroutine (and by whoever holds afterMu once the
+	// loop has exited).
+	afterMu   sync.Mutex
+	core      *swim.Core
+	dec       *codec.Decoder
+	msgs      []swim.Message
+	openBuf   []byte
+	plainBuf  []byte
+	sendBuf   []byte
+	replay    *envelope.ReplayGuard
+	waiters   map[uint64]chan swim.ProbeResult
+	leaveWait []chan struct{}
+	outbound  int
+	seen      [swim.NumCounters]uint64
+	lastTr    transport.Stats
+	lastSeals map[[4]byte]uint64
+	lastDrops uint64
+	sealWarn  bool
+}
+
+// New starts a node: it binds the transport, and from then on answers
+// probes and probes others. It does not contact anyone: call Join. It fails
+// fast with an error that says what is wrong (a port in use, an advertise
+// address it cannot choose, a missing keyring, an invalid option).
+func New(opts ...Option) (*Node, error) {
+	cfg := defaultConfig()
+	for _, opt := range opts {
+		if err := opt(&cfg); err != nil {
+			return nil, fmt.Errorf("membership: %w", err)
+		}
+	}
+	if cfg.ring == nil && !cfg.plaintext {
+		return nil, ErrNoEncryption
+	}
+	if cfg.ring != nil && cfg.plaintext {
+		return nil, errors.New("membership: WithKeyring and WithoutEncryption contradict each other")
+	}
+	if cfg.name == "" {
+		host, err := os.Hostname()
+		if err != nil || host == "" {
+			return nil, fmt.Errorf("membership: no name given and the host name is unavailable (%v): use WithName", err)
+		}
+		cfg.name = host
+		if len(cfg.name) > swim.MaxNameLen {
+			cfg.name = cfg.name[:swim.MaxNameLen]
+		}
+	}
+	n := &Node{
+		cfg:       cfg,
+		log:       cfg.logger,
+		events:    make(chan Event, cfg.eventBuffer),
+		cmds:      make(chan func()),
+		stop:      make(chan struct{}),
+		loopDone:  make(chan struct{}),
+		streams:   make(map[*streamConn]struct{}),
+		label:     []byte(cfg.label),
+		waiters:   make(map[uint64]chan swim.ProbeResult),
+		lastSeals: make(map[[4]byte]uint64),
+	}
+	if n.log == nil {
+		n.log = slog.Default()
+	}
+	n.log = n.log.With("node", cfg.name)
+	n.met = cfg.metrics
+	if n.met == nil && cfg.sink != nil {
+		n.met = metrics.New(cfg.sink, metrics.Label{Name: metrics.LabelNode, Value: cfg.name})
+	}
+	if cfg.ring != nil {
+		n.ring, n.sealer = cfg.ring, cfg.ring
+	} else {
+		n.sealer = envelope.Plaintext{}
+		n.log.Warn("encryption is off: anyone who reaches the port can read and forge membership")
+	}
+
+	pcfg := cfg.profile.protocol()
+	for _, f := range cfg.tweaks {
+		f(&pcfg)
+	}
+	pcfg.MaxDatagram = cfg.maxDatagram - envelope.TimestampLen - n.sealer.Overhead()
+	pcfg.CompoundOverhead = codec.HeaderSize
+	pcfg.MessageSize = codec.MessageSize
+	if err := pcfg.Validate(); err != nil {
+		return nil, fmt.Errorf("membership: %w", err)
+	}
+	if pcfg.MaxPayload > codec.MaxPayloadLimit {
+		return nil, fmt.Errorf("membership: payload cap %d above the wire limit %d", pcfg.MaxPayload, codec.MaxPayloadLimit)
+	}
+	if len(cfg.payload) > pcfg.MaxPayload {
+		return nil, fmt.Errorf("membership: WithPayload: %d bytes, the cap is %d (WithMaxPayload)", len(cfg.payload), pcfg.MaxPayload)
+	}
+	dec, err := codec.NewDecoder(codec.Limits{MaxPayload: pcfg.MaxPayload, MaxMembers: pcfg.MaxMembers})
+	if err != nil {
+		return nil, fmt.Errorf("membership: %w", err)
+	}
+	n.dec = dec
+
+	n.tr = cfg.transport
+	if n.tr == nil {
+		tr, err := transport.NewNet(transport.Config{BindAddr: cfg.bind, AdvertiseAddr: cfg.advertise})
+		if err != nil {
+			return nil, fmt.Errorf("membership: %w", err)
+		}
+		n.tr = tr
+	}
+	self := swim.Member{Name: cfg.name, Addr: n.tr.LocalAddr(), Payload: cfg.payload, Incarnation: initialIncarnation()}
+	seed := rand.Uint64()
+	core, err := swim.New(pcfg, self, rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), time.Now())
+	if err != nil {
+		n.tr.Close()
+		return nil, fmt.Errorf("membership: %w", err)
+	}
+	n.core, n.pcfg = core, pcfg
+	n.ctx, n.cancel = context.WithCancel(context.Background())
+	n.replay = envelope.NewReplayGuard(cfg.replayWindow, cfg.replayCache)
+	n.plainBuf = make([]byte, 0, cfg.maxDatagram)
+	n.sendBuf = make([]byte, 0, cfg.maxDatagram+64)
+	n.openBuf = make([]byte, 0, transport.DefaultMaxPacketSize)
+	go n.loop()
+	n.log.Info("started", "addr", self.Addr, "profile", cfg.profile, "encrypted", n.ring != nil)
+	return n, nil
+}
+
+// initialIncarnation starts a node's incarnation from the clock (seconds
+// since 2020), so that a restarted member is almost always above what the
+// cluster remembers of its previous life and comes back at once. If the
+// cluster remembers more, the member refutes above it (SWIM §4.2).
+func initialIncarnation() uint64 {
+	const epoch2020 = 1577836800
+	if s := time.Now().Unix() - epoch2020; s > 0 {
+		return uint64(s)
+	}
+	return 0
+}
+
+// loop is the goroutine that owns the protocol state.
+func (n *Node) loop() {
+	defer close(n.loopDone)
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	report := time.NewTicker(time.Second)
+	defer report.Stop()
+	packets, streams := n.tr.Packets(), n.tr.Streams()
+	for {
+		n.flush()
+		timer.Reset(max(time.Until(n.core.NextDeadline()), 0))
+		select {
+		case p, ok := <-packets:
+			if !ok {
+				packets = nil
+				continue
+			}
+			n.receive(&p)
+			p.Release()
+		case c, ok := <-streams:
+			if !ok {
+				streams = nil
+				continue
+			}
+			n.acceptStream(c)
+		case f := <-n.cmds:
+			f()
+		case now := <-timer.C:
+			n.core.Tick(now)
+		case <-report.C:
+			n.report()
+		case <-n.stop:
+			return
+		}
+	}
+}
+
+// do runs f on the loop goroutine and waits for it. After Shutdown it runs f
+// directly, serialised by a mutex, so that Members and friends keep working.
+func (n *Node) do(f func()) {
+	done := make(chan struct{})
+	select {
+	case n.cmds <- func() { f(); close(done) }:
+		<-done
+	case <-n.loopDone:
+		n.afterMu.Lock()
+		defer n.afterMu.Unlock()
+		f()
+	}
+}
+
+// running reports whether the loop still runs.
+func (n *Node) running() bool {
+	select {
+	case <-n.loopDone:
+		return false
+	default:
+		return true
+	}
+}
+
+// receive opens, checks, decodes and steps one datagram.
+func (n *Node) receive(p *transport.Packet) {
+	sent, body, plain, err := envelope.OpenDatagram(n.sealer, n.label, n.openBuf[:0], p.Data)
+	if err != nil {
+		n.drop(dropReason(err), p.From, err)
+		return
+	}
+	n.openBuf = plain[:0]
+	if err := n.replay.Check(p.At, sent, envelope.Nonce(n.sealer, p.Data)); err != nil {
+		n.drop(dropReason(err), p.From, err)
+		return
+	}
+	msgs, err := n.dec.Decode(n.msgs[:0], body)
+	n.msgs = msgs[:0]
+	if err != nil {
+		n.drop(metrics.DropDecode, p.From, err)
+		return
+	}
+	if n.met != nil {
+		for i := range msgs {
+			n.met.MessageReceived(msgs[i].Kind.String(), codec.MessageSize(&msgs[i]))
+		}
+	}
+	n.core.Step(p.At, p.From, msgs)
+}
+
+// dropReason maps a rejection onto its metric label.
+func dropReason(err error) metrics.DropReason {
+	switch {
+	case errors.Is(err, keyring.ErrUnknownKey):
+		return metrics.DropUnknownKey
+	case errors.Is(err, keyring.ErrAuthFailed):
+		return metrics.DropAuth
+	case errors.Is(err, envelope.ErrReplay):
+		return metrics.DropReplay
+	case errors.Is(err, envelope.ErrTooOld):
+		return metrics.DropTooOld
+	case errors.Is(err, envelope.ErrTooNew):
+		return metrics.DropTooNew
+	case errors.Is(err, envelope.ErrNotPlaintext):
+		return metrics.DropMalformed
+	case errors.Is(err, keyring.ErrUnknownSuite):
+		var oe *keyring.OpenError
+		if errors.As(err, &oe) && oe.Suite == 0 {
+			return metrics.DropUnencrypted
+		}
+	}
+	return metrics.DropMalformed
+}
+
+// drop counts a rejected datagram and logs it at a limited rate.
+func (n *Node) drop(reason metrics.DropReason, from netip.AddrPort, err error) {
+	n.met.Drop(reason)
+	if ok, suppressed := n.limiter.allow(string(reason), time.Now()); ok {
+		n.log.Warn("dropped datagram", "reason", string(reason), "from", from, "err", err, "suppressed", suppressed)
+	}
+}
+
+// flush carries out what the core asked for.
+func (n *Node) flush() {
+	out := n.core.Ready()
+	if out.Empty() {
+		n.checkLeave()
+		return
+	}
+	now := time.Now()
+	for i := range out.Datagrams {
+		n.sendDatagram(&out.Datagrams[i], now)
+	}
+	for _, pp := range out.PushPulls {
+		n.startPushPull(pp)
+	}
+	for i := range out.Events {
+		n.emit(&out.Events[i])
+	}
+	for _, r := range out.ProbeResults {
+		if ch, ok := n.waiters[r.Token]; ok {
+			ch <- r // buffered, one result per token
+			delete(n.waiters, r.Token)
+		}
+	}
+	n.core.Advance()
+	n.checkLeave()
+}
+
+func (n *Node) sendDatagram(d *swim.Datagram, now time.Time) {
+	plain, err := codec.Append(n.plainBuf[:envelope.TimestampLen], d.Msgs)
+	if err != nil {
+		// The core built a message the codec refuses: a bug, not input.
+		n.log.Error("cannot encode datagram", "to", d.To, "err", err)
+		return
+	}
+	n.plainBuf = plain[:0]
+	sealed, err := envelope.SealDatagram(n.sealer, n.label, n.sendBuf[:0], plain, now)
+	if err != nil {
+		n.log.Error("cannot seal datagram", "to", d.To, "err", err)
+		return
+	}
+	n.sendBuf = sealed[:0]
+	if len(sealed) > n.cfg.maxDatagram {
+		n.log.Error("datagram above the size limit", "size", len(sealed), "limit", n.cfg.maxDatagram)
+	}
+	if err := n.tr.WriteTo(sealed, d.To); err != nil {
+		if ok, _ := n.limiter.allow("send", now); ok {
+			n.log.Warn("send failed", "to", d.To, "err", err)
+		}
+		return
+	}
+	if n.met != nil {
+		for i := range d.Msgs {
+			n.met.MessageSent(d.Msgs[i].Kind.String(), codec.MessageSize(&d.Msgs[i]))
+		}
+	}
+}
+
+// emit hands an event to the subscriber without ever waiting.
+func (n *Node) emit(e *swim.Event) {
+	switch e.Kind {
+	case swim.EventSuspected:
+		n.met.Suspicion()
+	case swim.EventFailed:
+		n.met.Death()
+	case swim.EventLeft:
+		n.met.Leave()
+	}
+	ev := Event{Kind: eventKindOf(e.Kind), Member: memberOf(e.Member)}
+	n.log.Debug("event", "kind", ev.Kind.String(), "member", ev.Member.Name, "addr", ev.Member.Addr)
+	select {
+	case n.events <- ev:
+	default:
+		n.dropped.Add(1)
+		if ok, suppressed := n.limiter.allow("events", time.Now()); ok {
+			n.log.Warn("event channel full: events dropped; Members() is still the truth", "suppressed", suppressed, "dropped_total", n.dropped.Load())
+		}
+	}
+}
+
+// checkLeave wakes Leave callers once our left message is out.
+func (n *Node) checkLeave() {
+	if len(n.leaveWait) > 0 && n.core.LeaveDone() {
+		for _, ch := range n.leaveWait {
+			close(ch)
+		}
+		n.leaveWait = nil
+	}
+}
+
+// report publishes gauges and counter increments once a second.
+func (n *Node) report() {
+	if n.met == nil {
+		return
+	}
+	var alive, suspect, dead, left int
+	for _, m := range n.core.AppendMembers(nil) {
+		switch m.State {
+		case swim.StateAlive:
+			alive++
+		case swim.StateSuspect:
+			suspect++
+		case swim.StateDead:
+			dead++
+		case swim.StateLeft:
+			left++
+		}
+	}
+	n.met.MemberCounts(alive, suspect, dead, left)
+	n.met.HealthScore(n.core.Health())
+	n.met.GossipQueueDepth(n.core.QueueLen())
+	for c := swim.Counter(0); int(c) < swim.NumCounters; c++ {
+		v := n.core.Count(c)
+		if d := v - n.seen[c]; d > 0 {
+			n.met.IncrCounter(metrics.Protocol, float32(d), metrics.Label{Name: metrics.LabelReason, Value: c.String()})
+			switch c {
+			case swim.CountRefutations:
+				for range d {
+					n.met.Refutation()
+				}
+			}
+		}
+		n.seen[c] = v
+	}
+	st := n.tr.Stats()
+	d := st.Sub(n.lastTr)
+	n.lastTr = st
+	n.met.TransportDrop(metrics.TransportQueueFull, d.PacketsDropped)
+	n.met.TransportDrop(metrics.TransportTooLarge, d.TooLarge)
+	n.met.TransportDrop(metrics.TransportStreamQueueFull, d.StreamsDropped)
+	if dropped := n.dropped.Load(); dropped > n.lastDrops {
+		n.met.EventOverflow(dropped - n.lastDrops)
+		n.lastDrops = dropped
+	}
+	if n.ring != nil && n.ring.Suite() == keyring.AESGCM {
+		for _, ks := range n.ring.Stats() {
+			if d := ks.Seals - n.lastSeals[ks.Fingerprint]; d > 0 {
+				n.met.AESGCMSealed(fmt.Sprintf("%x", ks.Fingerprint), d)
+			}
+			n.lastSeals[ks.Fingerprint] = ks.Seals
+			if ks.Primary && ks.Seals > ks.SealLimit/4 && !n.sealWarn {
+				n.sealWarn = true
+				n.log.Warn("AES-GCM key has sealed over a quarter of the NIST SP 800-38D bound on this node alone: rotate the key", "key", fmt.Sprintf("%x", ks.Fingerprint), "seals", ks.Seals)
+			}
+		}
+	}
+}
+
+// Join contacts each seed ("host:port", an IP, or a go-sockaddr template)
+// and exchanges full state with it over an encrypted stream, so that we
+// learn the group and the group learns us. It returns how many seeds
+// answered; with none, the error says why each failed. A seed that is our
+// own address is skipped.
+func (n *Node) Join(ctx context.Context, seeds ...string) (int, error) {
+	if !n.running() {
+		return 0, ErrShutdown
+	}
+	var addrs []netip.AddrPort
+	var errs []error
+	self := n.tr.LocalAddr()
+	for _, s := range seeds {
+		a, err := transport.ResolveAddr(s, DefaultPort)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("seed %q: %w", s, err))
+			continue
+		}
+		if a != self {
+			addrs = append(addrs, a)
+		}
+	}
+	n.do(func() { n.core.Join(nil) }) // queue our alive message
+	var (
+		wg sync.WaitGroup
+		mu sync.Mutex
+		ok int
+	)
+	for _, a := range addrs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := n.pushPull(ctx, a, true)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				errs = append(errs, fmt.Errorf("seed %v: %w", a, err))
+				return
+			}
+			ok++
+		}()
+	}
+	wg.Wait()
+	if ok == 0 && len(seeds) > 0 {
+		if len(addrs) == 0 && len(errs) == 0 {
+			return 0, nil // only ourselves: nothing to join
+		}
+		return 0, fmt.Errorf("%w: %w", ErrNoSeed, errors.Join(errs...))
+	}
+	if len(errs) > 0 {
+		n.log.Warn("some seeds did not answer", "answered", ok, "err", errors.Join(errs...))
+	}
+	return ok, nil
+}
+
+// Leave tells the group that we are leaving and waits until the news has
+// been sent as often as any update is, or until ctx ends. Others then
+// report us as left, not failed, and stop probing us. The node keeps
+// running (answering probes, spreading the news) until Shutdown.
+func (n *Node) Leave(ctx context.Context) error {
+	if !n.running() {
+		return ErrShutdown
+	}
+	wait := make(chan struct{})
+	n.do(func() {
+		n.core.Leave()
+		n.leaveWait = append(n.leaveWait, wait)
+		n.checkLeave()
+	})
+	select {
+	case <-wait:
+		n.log.Info("left the group")
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("membership: leave: %w", ctx.Err())
+	case <-n.loopDone:
+		return ErrShutdown
+	}
+}
+
+// Shutdown stops the node without leaving: the group sees a crash and
+// declares us failed. Call Leave first for a graceful exit. It closes the
+// transport and the Events channel, and returns once every goroutine of
+// the node has stopped. Calling it again does nothing.
+func (n *Node) Shutdown() error {
+	var err error
+	n.stopOnce.Do(func() {
+		n.cancel()
+		close(n.stop)
+		<-n.loopDone
+		err = n.tr.Close()
+		n.streamMu.Lock()
+		for s := range n.streams {
+			s.conn.Close()
+		}
+		n.streamMu.Unlock()
+		n.bg.Wait()
+		close(n.events)
+		n.log.Info("shut down")
+	})
+	return err
+}
+
+// Members returns every member we know, in any state, ourselves included,
+// sorted by name. It is always the current truth, whatever happened to
+// events.
+func (n *Node) Members() []Member {
+	var ms []swim.Member
+	n.do(func() { ms = n.core.AppendMembers(make([]swim.Member, 0, n.core.NumMembers())) })
+	out := make([]Member, len(ms))
+	for i, m := range ms {
+		out[i] = memberOf(m)
+	}
+	slices.SortFunc(out, func(a, b Member) int { return strings.Compare(a.Name, b.Name) })
+	return out
+}
+
+// Member returns the named member, if we know it.
+func (n *Node) Member(name string) (Member, bool) {
+	var (
+		m  swim.Member
+		ok bool
+	)
+	n.do(func() { m, ok = n.core.Member(name) })
+	if !ok {
+		return Member{}, false
+	}
+	return memberOf(m), true
+}
+
+// Myself returns our own entry: the address others reach us at (with the
+// real port when we bound port 0), our incarnation and payload.
+func (n *Node) Myself() Member {
+	var m swim.Member
+	n.do(func() { m = n.core.Myself() })
+	return memberOf(m)
+}
+
+// SetPayload replaces our payload. It raises our incarnation so that the
+// change overrides what others hold, and spreads it by gossip.
+func (n *Node) SetPayload(p []byte) error {
+	if !n.running() {
+		return ErrShutdown
+	}
+	var err error
+	n.do(func() { err = n.core.SetPayload(p) })
+	if err != nil {
+		return fmt.Errorf("membership: set payload: %w", err)
+	}
+	return nil
+}
+
+// Probe pings addr once, member or not, and returns the round-trip time, or
+// ErrNoAck if no ack came within one protocol period.
+func (n *Node) Probe(ctx context.Context, addr string) (time.Duration, error) {
+	r, err := n.probe(ctx, addr, (*swim.Core).Probe)
+	if err != nil {
+		return 0, err
+	}
+	return r.RTT, nil
+}
+
+// AddMember probes addr, a member we do not know yet; its ack introduces it
+// and it joins our view, from where gossip spreads it.
+func (n *Node) AddMember(ctx context.Context, addr string) error {
+	_, err := n.probe(ctx, addr, (*swim.Core).AddMember)
+	return err
+}
+
+func (n *Node) probe(ctx context.Context, addr string, start func(*swim.Core, netip.AddrPort) (uint64, error)) (swim.ProbeResult, error) {
+	if !n.running() {
+		return swim.ProbeResult{}, ErrShutdown
+	}
+	a, err := transport.ResolveAddr(addr, DefaultPort)
+	if err != nil {
+		return swim.ProbeResult{}, fmt.Errorf("membership: probe %q: %w", addr, err)
+	}
+	ch := make(chan swim.ProbeResult, 1)
+	var tok uint64
+	n.do(func() {
+		tok, err = start(n.core, a)
+		if err == nil {
+			n.waiters[tok] = ch
+		}
+	})
+	if err != nil {
+		return swim.ProbeResult{}, fmt.Errorf("membership: probe %v: %w", a, err)
+	}
+	select {
+	case r := <-ch:
+		if !r.OK {
+			return r, fmt.Errorf("membership: probe %v: %w", a, ErrNoAck)
+		}
+		return r, nil
+	case <-ctx.Done():
+		n.do(func() { delete(n.waiters, tok) })
+		return swim.ProbeResult{}, fmt.Errorf("membership: probe %v: %w", a, ctx.Err())
+	case <-n.loopDone:
+		return swim.ProbeResult{}, ErrShutdown
+	}
+}
+
+// Events returns the channel of membership changes. It is bounded (see
+// WithEventBuffer): when the consumer is slow, events are dropped and
+// counted, never queued without bound, and the protocol never waits. It is
+// closed by Shutdown.
+func (n *Node) Events() <-chan Event { return n.events }
+
+// Keyring returns the node's keyring, for rotation (Install, Use, Remove),
+// or nil when the node runs without encryption.
+func (n *Node) Keyring() *keyring.Keyring { return n.ring }
+
+// EventsDropped returns how many events were dropped because the Events
+// channel was full.
+func (n *Node) EventsDropped() uint64 { return n.dropped.Load() }
