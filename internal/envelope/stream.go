@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-
 )
 
 // A stream carries sealed records over a reliable byte stream (TCP), for
