@@ -1,14 +1,33 @@
 // Package membership is a secure SWIM gossip membership library.
 //
 // A group of processes that import it learns, at every moment, who is in the
-// group, who is suspected, who failed and who left, and each member can attach
-// a small payload (role, shard, version) to itself. Every datagram is
-// encrypted and authenticated with a keyring (package keyring), and keys can be
-// rotated while the cluster runs.
+// group, who is suspected, who failed and who left, and each member can
+// attach a small payload (role, shard, version) to itself. Every datagram
+// and stream is encrypted and authenticated with a keyring (package
+// keyring), whose keys can be rotated while the cluster runs.
 //
-// The runtime (a Node, its options and events) lives here; the protocol
-// itself is the pure state machine in package swim, the wire encoding is in
-// package codec, the authenticated encryption in package keyring, and the
-// sockets in package transport. The runtime is being built: until it lands
-// this package holds only this documentation.
+//	ring, _ := keyring.Load("/etc/myservice/keyring")
+//	node, err := membership.New(
+//		membership.WithName("api-7"),
+//		membership.WithBindAddr("0.0.0.0:7946"),
+//		membership.WithKeyring(ring),
+//		membership.WithLabel("prod-eu"),
+//		membership.WithPayload([]byte(`{"role":"api"}`)),
+//	)
+//	if err != nil { ... }
+//	defer node.Shutdown()
+//	n, err := node.Join(ctx, "10.0.0.1:7946", "10.0.0.2:7946")
+//	for ev := range node.Events() { ... }   // joined, updated, suspected, alive, failed, left
+//	node.Members()                          // the current view, sorted by name
+//	node.Leave(ctx)                         // graceful: others report "left", not "failed"
+//
+// One goroutine owns the protocol state (package swim, a pure state machine)
+// and drives it from the transport (package transport) and timers. Methods
+// of Node are safe for concurrent use and never call back into user code:
+// events go to a bounded channel that never blocks the protocol, and an
+// event consumer may call any method.
+//
+// The protocol is SWIM (Das, Gupta, Motivala, 2002) with the Lifeguard
+// refinements (Dadgar, Phillips, Currey, 2018); the wire encoding is in
+// package codec; SECURITY.md describes the threat model and wire format.
 package membership
