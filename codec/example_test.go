@@ -61,10 +61,11 @@ func ExampleSnapshotWriter() {
 		})
 	}
 	var stream bytes.Buffer
+	plain := codec.NewStreamFrameWriter(&stream)
 	frames := 0
 	w, err := codec.NewSnapshotWriter(codec.FrameWriterFunc(func(frame []byte) error {
-		frames++
-		return codec.NewStreamFrameWriter(&stream).WriteFrame(frame)
+		frames++ // a runtime would seal the frame here
+		return plain.WriteFrame(frame)
 	}), codec.MinFrameSize)
 	if err != nil {
 		panic(err)
