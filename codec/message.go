@@ -314,7 +314,7 @@ func (d *Decoder) decodeMessage(r *reader, dst []swim.Message, index int) (_ []s
 	if sp == nil {
 		// A kind from a newer version (or noise that parses): skip it.
 		if err := r.skipElems(uint64(n-1), 2); err != nil {
-			return dst, false, &FieldError{Field: "message", Index: index, Err: err, Detail: "kind " + strconv.FormatUint(k, 10)}
+			return dst, false, skipError("message of kind "+strconv.FormatUint(k, 10), index, false, 0, err)
 		}
 		return dst, true, nil
 	}
@@ -329,7 +329,7 @@ func (d *Decoder) decodeMessage(r *reader, dst []swim.Message, index int) (_ []s
 		if i > len(sp.fields) {
 			// A field from a newer minor version: skip it.
 			if err := r.skip(3); err != nil {
-				return dst, false, &FieldError{Field: "field " + strconv.Itoa(i), Index: index, Kind: kind, Err: err}
+				return dst, false, skipError("field "+strconv.Itoa(i), index, false, kind, err)
 			}
 			continue
 		}

@@ -2,7 +2,11 @@ package codec
 
 import (
 	"encoding/binary"
+	"errors"
 	"math"
+	"strconv"
+
+	"github.com/meshward/membership/swim"
 )
 
 // This file holds the msgpack primitives the codec is built from: appenders
@@ -332,7 +336,7 @@ func (r *reader) arrayLen() (int, error) {
 
 // skip consumes one msgpack value of any type. depth is the nesting level of
 // the value (see MaxDepth); containers deeper than MaxDepth are rejected with
-// ErrLimit.
+// errDepth.
 // The work done is linear in the bytes consumed: every element of a
 // container consumes at least one byte, and container lengths are checked
 // against the remaining input before the loop.
@@ -419,10 +423,24 @@ func (r *reader) skip(depth int) error {
 	return nil
 }
 
+// errDepth is what skip returns for a container nested deeper than
+// MaxDepth; skipError reports it as ErrLimit on the field "depth".
+var errDepth = errors.New("codec: nested too deep")
+
+// skipError turns an error of skip into a FieldError about field, or about
+// "depth" when the nesting was too deep.
+func skipError(field string, index int, member bool, kind swim.Kind, err error) *FieldError {
+	fe := &FieldError{Field: field, Index: index, Member: member, Kind: kind, Err: err}
+	if err == errDepth {
+		fe.Field, fe.Err, fe.Detail = "depth", ErrLimit, "deeper than "+strconv.Itoa(MaxDepth)+" in "+field
+	}
+	return fe
+}
+
 // skipElems skips the n elements of a container at nesting level depth.
 func (r *reader) skipElems(n uint64, depth int) error {
 	if depth > MaxDepth {
-		return ErrLimit
+		return errDepth
 	}
 	if n > uint64(r.remaining()) {
 		return ErrTruncated

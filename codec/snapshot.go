@@ -323,7 +323,7 @@ func (sr *SnapshotReader) ReadHeader() (SnapshotHeader, error) {
 	}
 	for i := 3; i < n; i++ {
 		if err := r.skip(2); err != nil {
-			return h, fieldErr("header", err, "field "+strconv.Itoa(i))
+			return h, skipError("header field "+strconv.Itoa(i), -1, false, 0, err)
 		}
 	}
 	if r.remaining() != 0 {
@@ -432,7 +432,7 @@ func (sr *SnapshotReader) decodeFrame(dst []swim.MemberState, f []byte) ([]swim.
 		}
 		for j := 5; j < fields; j++ {
 			if err := r.skip(3); err != nil {
-				return dst, bad("field "+strconv.Itoa(j), err, "")
+				return dst, skipError("field "+strconv.Itoa(j), index, true, 0, err)
 			}
 		}
 		sr.pending = append(sr.pending, memberSpan{index: len(dst) - 1, name: name, payload: payload})

@@ -265,6 +265,8 @@ func TestSnapshotReaderRejects(t *testing.T) {
 		{"member bad state", Limits{}, [][]byte{good[0], {0x91, 0x95, 0xa1, 'm', 0xc4, 6, 10, 0, 0, 1, 0, 1, 0, 4, 0xc0}}, "state", ErrInvalid},
 		{"member bad addr", Limits{}, [][]byte{good[0], {0x91, 0x95, 0xa1, 'm', 0xc4, 6, 10, 0, 0, 1, 0, 0, 0, 0, 0xc0}}, "addr", ErrInvalid},
 		{"member payload over limit", Limits{MaxPayload: 1}, [][]byte{good[0], {0x91, 0x95, 0xa1, 'm', 0xc4, 6, 10, 0, 0, 1, 0, 1, 0, 0, 0xc4, 2, 1, 2}}, "payload", ErrLimit},
+		{"member too deep", Limits{}, [][]byte{good[0], append([]byte{0x91, 0x96, 0xa1, 'm', 0xc4, 6, 10, 0, 0, 1, 0, 1, 0, 0, 0xc0}, append(bytes.Repeat([]byte{0x91}, MaxDepth-1), 0xc0)...)}, "depth", ErrLimit},
+		{"header too deep", Limits{}, [][]byte{append([]byte{0x10, 0x94, 0xa1, 'a', 0xc2, 0}, append(bytes.Repeat([]byte{0x91}, MaxDepth), 0xc0)...)}, "depth", ErrLimit},
 		{"frame trailing", Limits{}, [][]byte{good[0], append(bytes.Clone(good[1]), 0)}, "frame", ErrMalformed},
 		{"frame too long", Limits{}, [][]byte{good[0], make([]byte, MaxFrameSize+1)}, "frame", ErrLimit},
 	}
