@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"net/netip"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -49,19 +51,19 @@ type Node struct {
 	label  []byte
 	events chan Event
 
-	pcfg     swim.Config
-	ctx      context.Context // ends at Shutdown
-	cancel   context.CancelFunc
-	cmds     chan func()
-	stop     chan struct{}
-	loopDone chan struct{}
-	stopOnce sync.Once
-	bg       sync.WaitGroup // stream goroutines
-	streamMu sync.Mutex
-	streams  map[*streamConn]struct{} // open streams, closed on Shutdown
-	inbound  atomic.Int32
-	dropped  atomic.Uint64 // events dropped because the channel was full
-	limiter  rateLimiter
+	pcfg        swim.Config
+	ctx         context.Context // ends at Shutdown
+	cancel      context.CancelFunc
+	cmds        chan func()
+	stop        chan struct{}
+	loopDone    chan struct{}
+	stopOnce    sync.Once
+	bg          sync.WaitGroup // stream goroutines
+	streamMu    sync.Mutex
+	streams     map[*streamConn]struct{} // open streams, closed on Shutdown
+	inboundOpen int                      // inbound streams in streams; guarded by streamMu
+	dropped     atomic.Uint64            // events dropped because the channel was full
+	limiter     rateLimiter
 
 	// Owned by the loop goroutine (and by whoever holds afterMu once the
 	// loop has exited).
@@ -81,14 +83,23 @@ type Node struct {
 	lastSeals map[[4]byte]uint64
 	lastDrops uint64
 	sealWarn  bool
+	reportBuf []swim.Member
 }
 
 // New starts a node: it binds the transport, and from then on answers
 // probes and probes others. It does not contact anyone: call Join. It fails
 // fast with an error that says what is wrong (a port in use, an advertise
 // address it cannot choose, a missing keyring, an invalid option).
-func New(opts ...Option) (*Node, error) {
+//
+// A transport given with WithTransport belongs to the node from then on:
+// Shutdown closes it, and so does New when it fails.
+func New(opts ...Option) (n *Node, err error) {
 	cfg := defaultConfig()
+	defer func() {
+		if err != nil && cfg.transport != nil {
+			cfg.transport.Close()
+		}
+	}()
 	for _, opt := range opts {
 		if err := opt(&cfg); err != nil {
 			return nil, fmt.Errorf("membership: %w", err)
@@ -110,7 +121,7 @@ func New(opts ...Option) (*Node, error) {
 			cfg.name = cfg.name[:swim.MaxNameLen]
 		}
 	}
-	n := &Node{
+	n = &Node{
 		cfg:       cfg,
 		log:       cfg.logger,
 		events:    make(chan Event, cfg.eventBuffer),
@@ -161,17 +172,21 @@ func New(opts ...Option) (*Node, error) {
 
 	n.tr = cfg.transport
 	if n.tr == nil {
-		tr, err := transport.NewNet(transport.Config{BindAddr: cfg.bind, AdvertiseAddr: cfg.advertise})
+		tr, err := transport.NewNet(transport.Config{
+			BindAddr:      cfg.bind,
+			AdvertiseAddr: cfg.advertise,
+			MaxPacketSize: max(transport.DefaultMaxPacketSize, cfg.maxDatagram),
+		})
 		if err != nil {
 			return nil, fmt.Errorf("membership: %w", err)
 		}
 		n.tr = tr
+		cfg.transport = tr // closed by the deferred cleanup if New fails below
 	}
 	self := swim.Member{Name: cfg.name, Addr: n.tr.LocalAddr(), Payload: cfg.payload, Incarnation: initialIncarnation()}
 	seed := rand.Uint64()
 	core, err := swim.New(pcfg, self, rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), time.Now())
 	if err != nil {
-		n.tr.Close()
 		return nil, fmt.Errorf("membership: %w", err)
 	}
 	n.core, n.pcfg = core, pcfg
@@ -411,7 +426,8 @@ func (n *Node) report() {
 		return
 	}
 	var alive, suspect, dead, left int
-	for _, m := range n.core.AppendMembers(nil) {
+	n.reportBuf = n.core.AppendMembers(n.reportBuf[:0])
+	for _, m := range n.reportBuf {
 		switch m.State {
 		case swim.StateAlive:
 			alive++
@@ -455,19 +471,23 @@ func (n *Node) report() {
 				n.met.AESGCMSealed(fmt.Sprintf("%x", ks.Fingerprint), d)
 			}
 			n.lastSeals[ks.Fingerprint] = ks.Seals
-			if ks.Primary && ks.Seals > ks.SealLimit/4 && !n.sealWarn {
+			// The bound holds for the whole cluster: assume every live
+			// member seals as much as we do, and warn at a quarter of it.
+			if share := ks.SealLimit / uint64(4*max(1, n.core.NumLive())); ks.Primary && ks.Seals > share && !n.sealWarn {
 				n.sealWarn = true
-				n.log.Warn("AES-GCM key has sealed over a quarter of the NIST SP 800-38D bound on this node alone: rotate the key", "key", fmt.Sprintf("%x", ks.Fingerprint), "seals", ks.Seals)
+				n.log.Warn("AES-GCM key nears the NIST SP 800-38D nonce bound cluster-wide (a quarter of 2^32 seals if every member seals as much as this one): rotate the key",
+					"key", fmt.Sprintf("%x", ks.Fingerprint), "seals_here", ks.Seals, "members", n.core.NumLive())
 			}
 		}
 	}
 }
 
-// Join contacts each seed ("host:port", an IP, or a go-sockaddr template)
-// and exchanges full state with it over an encrypted stream, so that we
-// learn the group and the group learns us. It returns how many seeds
-// answered; with none, the error says why each failed. A seed that is our
-// own address is skipped.
+// Join contacts each seed and exchanges full state with it over an
+// encrypted stream, so that we learn the group and the group learns us. A
+// seed is "ip:port", an IP (port 7946), a go-sockaddr template, or
+// "host:port", whose every address (a DNS name of a headless service, say)
+// becomes a seed. It returns how many seeds answered; with none, the error
+// says why each failed. Our own address is skipped.
 func (n *Node) Join(ctx context.Context, seeds ...string) (int, error) {
 	if !n.running() {
 		return 0, ErrShutdown
@@ -476,25 +496,29 @@ func (n *Node) Join(ctx context.Context, seeds ...string) (int, error) {
 	var errs []error
 	self := n.tr.LocalAddr()
 	for _, s := range seeds {
-		a, err := transport.ResolveAddr(s, DefaultPort)
+		as, err := resolveSeed(ctx, s)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("seed %q: %w", s, err))
 			continue
 		}
-		if a != self {
-			addrs = append(addrs, a)
+		for _, a := range as {
+			if a != self && !slices.Contains(addrs, a) {
+				addrs = append(addrs, a)
+			}
 		}
 	}
 	n.do(func() { n.core.Join(nil) }) // queue our alive message
 	var (
-		wg sync.WaitGroup
-		mu sync.Mutex
-		ok int
+		wg  sync.WaitGroup
+		mu  sync.Mutex
+		ok  int
+		sem = make(chan struct{}, 16) // exchanges at once
 	)
 	for _, a := range addrs {
 		wg.Add(1)
+		sem <- struct{}{}
 		go func() {
-			defer wg.Done()
+			defer func() { <-sem; wg.Done() }()
 			err := n.pushPull(ctx, a, true)
 			mu.Lock()
 			defer mu.Unlock()
@@ -506,6 +530,9 @@ func (n *Node) Join(ctx context.Context, seeds ...string) (int, error) {
 		}()
 	}
 	wg.Wait()
+	if !n.running() {
+		return ok, ErrShutdown
+	}
 	if ok == 0 && len(seeds) > 0 {
 		if len(addrs) == 0 && len(errs) == 0 {
 			return 0, nil // only ourselves: nothing to join
@@ -516,6 +543,32 @@ func (n *Node) Join(ctx context.Context, seeds ...string) (int, error) {
 		n.log.Warn("some seeds did not answer", "answered", ok, "err", errors.Join(errs...))
 	}
 	return ok, nil
+}
+
+// resolveSeed turns a seed into addresses: an address or template
+// directly, a host name through DNS.
+func resolveSeed(ctx context.Context, s string) ([]netip.AddrPort, error) {
+	a, err := transport.ResolveAddr(s, DefaultPort)
+	if err == nil {
+		return []netip.AddrPort{a}, nil
+	}
+	host, portStr, serr := net.SplitHostPort(s)
+	if serr != nil || strings.Contains(s, "{{") {
+		return nil, err
+	}
+	port, perr := strconv.ParseUint(portStr, 10, 16)
+	if perr != nil || port == 0 {
+		return nil, fmt.Errorf("invalid port %q", portStr)
+	}
+	ips, lerr := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+	if lerr != nil {
+		return nil, lerr
+	}
+	out := make([]netip.AddrPort, 0, len(ips))
+	for _, ip := range ips {
+		out = append(out, netip.AddrPortFrom(ip.Unmap(), uint16(port)))
+	}
+	return out, nil
 }
 
 // Leave tells the group that we are leaving and waits until the news has

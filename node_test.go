@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -448,4 +449,157 @@ func TestConcurrentAPI(t *testing.T) {
 	}
 	wg.Wait()
 	c.everyoneSees(c.nodes, names(c.nodes), StateAlive, 10*time.Second)
+}
+
+// TestDuplicatesDropped: every datagram is delivered twice; the copies are
+// dropped as replays and the cluster works as before.
+func TestDuplicatesDropped(t *testing.T) {
+	sink := metrics.NewInmem()
+	c := newMemCluster(t, 0)
+	c.net.SetDefaultLink(transport.LinkConfig{Duplicate: 1})
+	c.add("node-0", WithMetrics(sink))
+	for i := 1; i < 3; i++ {
+		c.add(fmt.Sprintf("node-%d", i))
+	}
+	c.joinAll()
+	c.everyoneSees(c.nodes, names(c.nodes), StateAlive, 10*time.Second)
+	waitFor(t, 10*time.Second, "replayed copies to be counted", func() bool {
+		sum, _ := sink.Counter(metrics.Dropped, metrics.Label{Name: metrics.LabelReason, Value: string(metrics.DropReplay)})
+		return sum >= 5
+	})
+}
+
+// TestIdleStreamsCannotLockOutJoin: connections that never say a word take
+// the inbound stream slots, and a real member still joins: unauthenticated
+// streams are evicted to make room.
+func TestIdleStreamsCannotLockOutJoin(t *testing.T) {
+	c := newMemCluster(t, 1)
+	attacker := c.net.NewTransport()
+	defer attacker.Close()
+	target := c.nodes[0].Myself().Addr
+	for i := 0; i < 20; i++ {
+		conn, err := attacker.DialStream(context.Background(), target)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+	}
+	late := c.add("late")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if n, err := late.Join(ctx, target.String()); err != nil || n != 1 {
+		t.Fatalf("Join past idle connections: %d, %v", n, err)
+	}
+}
+
+func TestShutdownClosesEventsAndStopsGoroutines(t *testing.T) {
+	before := runtime.NumGoroutine()
+	net := transport.NewMemNetwork(1)
+	var nodes []*Node
+	for i := 0; i < 3; i++ {
+		nd, err := New(WithName(fmt.Sprintf("g%d", i)), WithTransport(net.NewTransport()), WithKeyring(newRing(t, testKey)),
+			WithProfile(ProfileLocal), WithLogger(quietLogger()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		nodes = append(nodes, nd)
+	}
+	for _, nd := range nodes[1:] {
+		if _, err := nd.Join(context.Background(), nodes[0].Myself().Addr.String()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, nd := range nodes {
+		if err := nd.Shutdown(); err != nil {
+			t.Fatal(err)
+		}
+		if err := nd.Shutdown(); err != nil {
+			t.Fatalf("second Shutdown: %v", err)
+		}
+		for range nd.Events() { // drains, then ends: the channel is closed
+		}
+	}
+	net.Close()
+	waitFor(t, 5*time.Second, "goroutines to return to the count before the test", func() bool {
+		return runtime.NumGoroutine() <= before
+	})
+}
+
+func TestNewClosesTransportOnFailure(t *testing.T) {
+	net := transport.NewMemNetwork(1)
+	defer net.Close()
+	tr := net.NewTransport()
+	if _, err := New(WithName("x"), WithTransport(tr)); !errors.Is(err, ErrNoEncryption) {
+		t.Fatalf("New: %v", err)
+	}
+	if err := tr.WriteTo([]byte("x"), tr.LocalAddr()); !errors.Is(err, transport.ErrClosed) {
+		t.Fatalf("transport after failed New: WriteTo = %v, want ErrClosed", err)
+	}
+}
+
+func TestJoinByHostName(t *testing.T) {
+	if testing.Short() {
+		t.Skip("real sockets")
+	}
+	var nodes []*Node
+	for i := 0; i < 2; i++ {
+		nd, err := New(WithName(fmt.Sprintf("h%d", i)), WithBindAddr("127.0.0.1:0"), WithKeyring(newRing(t, testKey)),
+			WithProfile(ProfileLocal), WithLogger(quietLogger()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer nd.Shutdown()
+		nodes = append(nodes, nd)
+	}
+	seed := fmt.Sprintf("localhost:%d", nodes[0].Myself().Addr.Port())
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if n, err := nodes[1].Join(ctx, seed); err != nil || n < 1 {
+		t.Fatalf("Join(%q): %d, %v", seed, n, err)
+	}
+	if _, err := nodes[1].Join(ctx, "localhost:notaport"); err == nil {
+		t.Fatal("Join with a bad port succeeded")
+	}
+}
+
+// TestJumboDatagrams: with a larger datagram size, large payloads travel on
+// real UDP and nothing is dropped as too large.
+func TestJumboDatagrams(t *testing.T) {
+	if testing.Short() {
+		t.Skip("real sockets")
+	}
+	var nodes []*Node
+	for i := 0; i < 3; i++ {
+		nd, err := New(WithName(fmt.Sprintf("j%d", i)), WithBindAddr("127.0.0.1:0"), WithKeyring(newRing(t, testKey)),
+			WithProfile(ProfileLocal), WithLogger(quietLogger()),
+			WithMaxDatagramSize(16000), WithMaxPayload(4000), WithPayload(bytes.Repeat([]byte{byte('a' + i)}, 4000)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer nd.Shutdown()
+		nodes = append(nodes, nd)
+	}
+	for _, nd := range nodes[1:] {
+		if _, err := nd.Join(context.Background(), nodes[0].Myself().Addr.String()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := &testCluster{t: t}
+	c.everyoneSees(nodes, names(nodes), StateAlive, 10*time.Second)
+	if err := nodes[0].SetPayload(bytes.Repeat([]byte{'z'}, 4000)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "the 4000-byte payload to spread by gossip", func() bool {
+		for _, nd := range nodes[1:] {
+			if m, _ := nd.Member("j0"); !bytes.Equal(m.Payload, bytes.Repeat([]byte{'z'}, 4000)) {
+				return false
+			}
+		}
+		return true
+	})
+	for _, nd := range nodes {
+		if d := nd.tr.Stats().TooLarge; d != 0 {
+			t.Fatalf("%s dropped %d datagrams as too large", nd.Myself().Name, d)
+		}
+	}
 }

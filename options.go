@@ -324,8 +324,8 @@ func WithReplayWindow(d time.Duration) Option {
 // always the truth. Default 1024.
 func WithEventBuffer(n int) Option {
 	return func(c *config) error {
-		if n < 0 {
-			return fmt.Errorf("WithEventBuffer: %d is negative", n)
+		if n < 1 {
+			return fmt.Errorf("WithEventBuffer: %d: the channel needs room for at least 1 event", n)
 		}
 		c.eventBuffer = n
 		return nil

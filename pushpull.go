@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"sync/atomic"
 	"time"
 
 	"github.com/meshward/membership/codec"
@@ -22,22 +23,36 @@ import (
 // as sealed records (internal/envelope) carrying codec snapshot frames and
 // ending with an empty final record.
 
-// streamConn is an open stream, tracked so that Shutdown can close it.
-type streamConn struct{ conn net.Conn }
+// streamConn is an open stream, tracked so that Shutdown can close it and
+// so that unauthenticated inbound streams can be evicted.
+type streamConn struct {
+	conn    net.Conn
+	inbound bool
+	opened  time.Time
+	authed  atomic.Bool // the peer sealed a record we opened
+	evicted bool        // guarded by Node.streamMu
+}
 
 // track registers an open stream; it refuses (and closes it) once the node
 // is shutting down.
 func (n *Node) track(c net.Conn) (*streamConn, bool) {
 	n.streamMu.Lock()
 	defer n.streamMu.Unlock()
+	return n.trackLocked(c, false)
+}
+
+func (n *Node) trackLocked(c net.Conn, inbound bool) (*streamConn, bool) {
 	select {
 	case <-n.stop:
 		c.Close()
 		return nil, false
 	default:
 	}
-	s := &streamConn{conn: c}
+	s := &streamConn{conn: c, inbound: inbound, opened: time.Now()}
 	n.streams[s] = struct{}{}
+	if inbound {
+		n.inboundOpen++
+	}
 	n.bg.Add(1)
 	return s, true
 }
@@ -45,15 +60,28 @@ func (n *Node) track(c net.Conn) (*streamConn, bool) {
 func (n *Node) untrack(s *streamConn) {
 	n.streamMu.Lock()
 	delete(n.streams, s)
+	if s.inbound && !s.evicted {
+		n.inboundOpen--
+	}
 	n.streamMu.Unlock()
 	s.conn.Close()
 	n.bg.Done()
 }
 
-// acceptStream starts serving an inbound stream, unless too many are in
-// progress: the cap is enforced before a byte is read.
+// helloTimeout bounds how long an inbound stream may take to prove it holds
+// the key (hello and first record) before it gets the full stream timeout.
+const helloTimeout = 2 * time.Second
+
+// acceptStream starts serving an inbound stream. At most maxInbound are
+// served at once, a cap enforced before a byte is read. When the cap is
+// reached, the oldest stream that has not authenticated yet is closed to
+// make room, so that idle connections from anyone who can reach the port
+// cannot lock members out of joining; only when every slot holds an
+// authenticated peer is the new stream refused.
 func (n *Node) acceptStream(c net.Conn) {
-	if int(n.inbound.Load()) >= n.cfg.maxInbound {
+	n.streamMu.Lock()
+	if n.inboundOpen >= n.cfg.maxInbound && !n.evictLocked() {
+		n.streamMu.Unlock()
 		c.Close()
 		n.met.TransportDrop(metrics.TransportStreamLimit, 1)
 		if ok, suppressed := n.limiter.allow("stream-limit", time.Now()); ok {
@@ -61,16 +89,15 @@ func (n *Node) acceptStream(c net.Conn) {
 		}
 		return
 	}
-	s, ok := n.track(c)
+	s, ok := n.trackLocked(c, true)
+	n.streamMu.Unlock()
 	if !ok {
 		return
 	}
-	n.inbound.Add(1)
 	go func() {
-		defer n.inbound.Add(-1)
 		defer n.untrack(s)
 		start := time.Now()
-		err := n.serveStream(c)
+		err := n.serveStream(s)
 		n.met.PushPull(metrics.Inbound, time.Since(start), err)
 		if err != nil && isOpenError(err) {
 			n.met.Drop(dropReason(err))
@@ -83,15 +110,39 @@ func (n *Node) acceptStream(c net.Conn) {
 	}()
 }
 
-func (n *Node) serveStream(c net.Conn) error {
-	if err := c.SetDeadline(time.Now().Add(n.cfg.streamTimeout)); err != nil {
+// evictLocked closes the oldest unauthenticated inbound stream, if there is
+// one, and reports whether it made room. An evicted stream no longer counts
+// against the cap: its connection is closed, so its goroutine returns at
+// its next read or write.
+func (n *Node) evictLocked() bool {
+	var oldest *streamConn
+	for s := range n.streams {
+		if s.inbound && !s.evicted && !s.authed.Load() && (oldest == nil || s.opened.Before(oldest.opened)) {
+			oldest = s
+		}
+	}
+	if oldest == nil {
+		return false
+	}
+	oldest.evicted = true
+	n.inboundOpen--
+	oldest.conn.Close()
+	return true
+}
+
+func (n *Node) serveStream(s *streamConn) error {
+	c := s.conn
+	if err := c.SetDeadline(s.opened.Add(min(helloTimeout, n.cfg.streamTimeout))); err != nil {
 		return err
 	}
 	st, err := envelope.Handshake(c, false, n.sealer, n.label, n.cfg.maxStream)
 	if err != nil {
 		return err
 	}
-	peer, err := n.readSnapshot(st)
+	peer, err := n.readSnapshot(st, func() {
+		s.authed.Store(true)
+		c.SetDeadline(s.opened.Add(n.cfg.streamTimeout))
+	})
 	if err != nil {
 		return err
 	}
@@ -108,9 +159,11 @@ func (n *Node) serveStream(c net.Conn) error {
 }
 
 // startPushPull runs an exchange the core asked for, in the background,
-// unless too many are in progress (the core asks again later).
+// unless too many are in progress: then it is skipped, and the next periodic
+// exchange or digest mismatch asks again.
 func (n *Node) startPushPull(pp swim.PushPull) {
 	if n.outbound >= n.cfg.maxOutbound {
+		n.log.Debug("push-pull skipped: too many in progress", "peer", pp.Name, "addr", pp.To, "limit", n.cfg.maxOutbound)
 		return
 	}
 	n.outbound++
@@ -164,7 +217,7 @@ func (n *Node) pushPull(ctx context.Context, addr netip.AddrPort, join bool) (er
 	if err := n.writeSnapshot(st, &ours); err != nil {
 		return n.ctxErr(ctx, err)
 	}
-	peer, err := n.readSnapshot(st)
+	peer, err := n.readSnapshot(st, nil)
 	if err != nil {
 		return n.ctxErr(ctx, err)
 	}
@@ -197,7 +250,9 @@ func (n *Node) writeSnapshot(st *envelope.Stream, s *swim.Snapshot) error {
 // errTrailing: a snapshot stream went on after its last member.
 var errTrailing = errors.New("snapshot stream has data after its last member")
 
-func (n *Node) readSnapshot(st *envelope.Stream) (swim.Snapshot, error) {
+// readSnapshot reads the peer's snapshot; onAuth, if not nil, runs once
+// the first record has opened.
+func (n *Node) readSnapshot(st *envelope.Stream, onAuth func()) (swim.Snapshot, error) {
 	final := false
 	r, err := codec.NewSnapshotReader(codec.FrameReaderFunc(func() ([]byte, error) {
 		if final {
@@ -206,6 +261,10 @@ func (n *Node) readSnapshot(st *envelope.Stream) (swim.Snapshot, error) {
 		data, fin, err := st.ReadRecord()
 		if err != nil {
 			return nil, err
+		}
+		if onAuth != nil {
+			onAuth()
+			onAuth = nil
 		}
 		final = fin
 		if fin && len(data) == 0 {

@@ -86,11 +86,11 @@ func TestReplayGuard(t *testing.T) {
 	}
 	err = g.Check(now, now.Add(-6*time.Minute), nonce(2))
 	var re *ReplayError
-	if !errors.Is(err, ErrTooOld) || !errors.As(err, &re) || re.Skew != 6*time.Minute || !strings.Contains(err.Error(), "6m0s") {
+	if !errors.Is(err, ErrTooOld) || !errors.As(err, &re) || re.Skew != 6*time.Minute || !strings.Contains(err.Error(), "6m0s behind") {
 		t.Fatalf("old: err = %v, want ErrTooOld naming a 6m skew", err)
 	}
 	err = g.Check(now, now.Add(6*time.Minute), nonce(3))
-	if !errors.Is(err, ErrTooNew) || !errors.As(err, &re) || re.Skew != -6*time.Minute {
+	if !errors.Is(err, ErrTooNew) || !errors.As(err, &re) || re.Skew != -6*time.Minute || !strings.Contains(err.Error(), "6m0s ahead") {
 		t.Fatalf("future: err = %v, want ErrTooNew with -6m skew", err)
 	}
 	// Once the first datagram leaves the window it is forgotten, and a
@@ -551,5 +551,43 @@ func TestPlaintext(t *testing.T) {
 	}
 	if err := s.WriteRecord([]byte("plain"), true); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestReplayGuardClockStepsBack: a datagram forgotten because it left the
+// window must stay refused when our clock steps back.
+func TestReplayGuardClockStepsBack(t *testing.T) {
+	g := NewReplayGuard(5*time.Minute, 100)
+	t0 := time.Unix(1_800_000_000, 0)
+	nonce := bytes.Repeat([]byte{1}, 24)
+	if err := g.Check(t0, t0, nonce); err != nil {
+		t.Fatal(err)
+	}
+	later := t0.Add(5*time.Minute + time.Second)
+	if err := g.Check(later, later, bytes.Repeat([]byte{2}, 24)); err != nil {
+		t.Fatal(err)
+	}
+	if g.Len() != 1 {
+		t.Fatalf("Len = %d: the first datagram was not forgotten", g.Len())
+	}
+	stepped := later.Add(-2 * time.Minute) // NTP steps our clock back
+	if err := g.Check(stepped, t0, nonce); !errors.Is(err, ErrTooOld) {
+		t.Fatalf("replay after the clock stepped back: err = %v, want ErrTooOld", err)
+	}
+}
+
+// TestReplayGuardFarFuture: timestamps at the ends of the int64 range are
+// refused, not accepted through an overflow.
+func TestReplayGuardFarFuture(t *testing.T) {
+	g := NewReplayGuard(5*time.Minute, 100)
+	now := time.Unix(1_800_000_000, 0)
+	for _, ms := range []int64{1<<63 - 1, -1 << 63, 1 << 62} {
+		err := g.Check(now, time.UnixMilli(ms), bytes.Repeat([]byte{byte(ms)}, 24))
+		if err == nil {
+			t.Fatalf("timestamp %d ms accepted", ms)
+		}
+	}
+	if g.Len() != 0 {
+		t.Fatalf("far timestamps entered the cache: Len = %d", g.Len())
 	}
 }

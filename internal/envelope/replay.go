@@ -26,7 +26,13 @@ type ReplayError struct {
 }
 
 func (e *ReplayError) Error() string {
-	return fmt.Sprintf("%v (sender's clock is %v behind ours)", e.Reason, e.Skew.Round(time.Millisecond))
+	switch {
+	case errors.Is(e.Reason, ErrReplay):
+		return e.Reason.Error()
+	case e.Skew < 0:
+		return fmt.Sprintf("%v (sender's timestamp is %v ahead of our clock)", e.Reason, (-e.Skew).Round(time.Millisecond))
+	}
+	return fmt.Sprintf("%v (sender's timestamp is %v behind our clock)", e.Reason, e.Skew.Round(time.Millisecond))
 }
 
 // Unwrap returns Reason.
@@ -80,16 +86,22 @@ func (g *ReplayGuard) Len() int { return len(g.byTime) }
 // datagrams that authenticated: nothing an attacker forges may enter the
 // cache.
 func (g *ReplayGuard) Check(now, sent time.Time, nonce []byte) error {
-	skew := now.Sub(sent)
+	// Compare integer milliseconds: time.Time.Sub saturates for far-away
+	// timestamps, and negating a saturated Duration overflows.
+	nowMs, ms, win := now.UnixMilli(), sent.UnixMilli(), g.window.Milliseconds()
+	skew := time.Duration(nowMs-ms) * time.Millisecond
 	switch {
-	case skew > g.window:
+	case ms < nowMs-win:
 		return &ReplayError{Reason: ErrTooOld, Skew: skew}
-	case -skew > g.window:
+	case ms > nowMs+win:
 		return &ReplayError{Reason: ErrTooNew, Skew: skew}
 	}
-	// Forget what has left the window: the window check alone rejects it.
-	horizon := now.Add(-g.window).UnixMilli()
+	// Forget what has left the window: the window check rejects it from
+	// now on. The floor rises to it, so that if our clock steps back, a
+	// forgotten datagram is still refused.
+	horizon := nowMs - win
 	for len(g.byTime) > 0 && g.byTime[0].sent < horizon {
+		g.floor = max(g.floor, g.byTime[0].sent)
 		g.forgetOldest()
 	}
 	if len(nonce) == 0 {
@@ -100,7 +112,6 @@ func (g *ReplayGuard) Check(now, sent time.Time, nonce []byte) error {
 	if _, dup := g.seen[key]; dup {
 		return &ReplayError{Reason: ErrReplay, Skew: skew}
 	}
-	ms := sent.UnixMilli()
 	if ms <= g.floor {
 		return &ReplayError{Reason: ErrTooOld, Skew: skew}
 	}

@@ -200,10 +200,13 @@ func (s *Stream) ReadRecord() (data []byte, final bool, err error) {
 		}
 		return nil, false, fmt.Errorf("envelope: read record %d: %w", d.counter, err)
 	}
-	n := int(binary.BigEndian.Uint32(s.lenBuf[:]))
-	if n > MaxRecord+1+s.ring.Overhead() {
-		return nil, false, fmt.Errorf("%w: record %d claims %d bytes, at most %d", ErrRecordTooLarge, d.counter, n, MaxRecord+1+s.ring.Overhead())
+	// Compare as uint32 before converting: on 32-bit platforms a length
+	// above 2^31 would turn negative as an int.
+	n32, maxRec := binary.BigEndian.Uint32(s.lenBuf[:]), MaxRecord+1+s.ring.Overhead()
+	if n32 > uint32(maxRec) {
+		return nil, false, fmt.Errorf("%w: record %d claims %d bytes, at most %d", ErrRecordTooLarge, d.counter, n32, maxRec)
 	}
+	n := int(n32)
 	if s.limit > 0 && s.read+int64(n)+4 > s.limit {
 		return nil, false, fmt.Errorf("%w: more than %d bytes", ErrStreamTooLarge, s.limit)
 	}
