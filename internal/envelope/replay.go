@@ -25,6 +25,7 @@ type ReplayError struct {
 	Skew   time.Duration // now minus the sender's timestamp; negative when it is ahead
 }
 
+// Error names the reason and, for the window checks, the measured skew.
 func (e *ReplayError) Error() string {
 	switch {
 	case errors.Is(e.Reason, ErrReplay):
