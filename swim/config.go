@@ -112,8 +112,10 @@ type Config struct {
 	DeadProbeInterval time.Duration
 
 	// PushPullInterval is how often a full state exchange with a random
-	// member is asked for (anti-entropy, as memberlist). Default 30s. Zero
-	// disables it; Join and fast repair still ask for exchanges.
+	// member is asked for (anti-entropy, as memberlist). Default 30s. Above
+	// 32 members it is stretched by one interval per doubling of n, as
+	// memberlist does, since each exchange costs O(n). Zero disables it;
+	// Join and fast repair still ask for exchanges.
 	PushPullInterval time.Duration
 
 	// RepairInterval is the shortest time between two exchanges triggered

@@ -45,6 +45,8 @@ type Core struct {
 	self    *member
 	leaving bool
 	members map[string]*member
+	slab    []member  // current chunk of entries
+	free    []*member // forgotten entries for reuse
 	order   []*member // live members but ourselves, in probe order
 	cursor  int
 	dead    []*member // dead tombstones
@@ -214,8 +216,8 @@ func (c *Core) addHealth(d int) {
 }
 
 // retransmitLimit is λ·⌈log2(n+1)⌉ (SWIM §4.1); bits.Len(n) is ⌈log2(n+1)⌉.
-func (c *Core) retransmitLimit() uint32 {
-	return uint32(c.cfg.RetransmitMult * bits.Len(uint(max(c.live, 1))))
+func (c *Core) retransmitLimit() uint16 {
+	return uint16(c.cfg.RetransmitMult * bits.Len(uint(max(c.live, 1))))
 }
 
 // suspicionBounds returns the Lifeguard suspicion timeout bounds (§4.2):
@@ -248,7 +250,8 @@ func (s *suspicion) timeout(conf int) int64 {
 }
 
 func (c *Core) newMember(name string, addr netip.AddrPort, payload []byte) *member {
-	m := &member{
+	m := c.allocMember()
+	*m = member{
 		name: name, addr: addr, payload: payload, state: StateLeft,
 		orderIdx: -1, deadIdx: -1, qIdx: -1, tIdx: -1, toldAt: -never,
 	}
@@ -256,21 +259,38 @@ func (c *Core) newMember(name string, addr netip.AddrPort, payload []byte) *memb
 	return m
 }
 
+// allocMember takes an entry from the free list or the current chunk. Chunks
+// grow with the view (up to 1024 entries) and are never reallocated, so
+// pointers to entries stay valid.
+func (c *Core) allocMember() *member {
+	if n := len(c.free); n > 0 {
+		m := c.free[n-1]
+		c.free[n-1] = nil
+		c.free = c.free[:n-1]
+		return m
+	}
+	if len(c.slab) == cap(c.slab) {
+		c.slab = make([]member, 0, min(max(16, len(c.members)), 1024))
+	}
+	c.slab = append(c.slab, member{})
+	return &c.slab[len(c.slab)-1]
+}
+
 // setState moves m to state s at incarnation inc and keeps every index in
 // step: digest, live count, probe order, tombstones, timers.
 func (c *Core) setState(m *member, s State, inc uint64) {
-	wasLive := m.live() && m.hash != 0
-	if m.hash != 0 {
-		c.digest -= m.hash
-		m.hash = 0
+	wasLive := m.counted
+	if m.counted {
+		c.digest -= memberHash(m.name, m.inc)
+		m.counted = false
 	}
 	m.state, m.inc, m.since = s, inc, c.now
 	if s != StateSuspect {
 		m.susp = nil
 	}
 	if m.live() {
-		m.hash = memberHash(m.name, inc)
-		c.digest += m.hash
+		c.digest += memberHash(m.name, inc)
+		m.counted = true
 	}
 	switch {
 	case wasLive && !m.live():
@@ -301,9 +321,9 @@ func (c *Core) setState(m *member, s State, inc uint64) {
 
 // forget removes m from the view entirely.
 func (c *Core) forget(m *member) {
-	if m.hash != 0 {
-		c.digest -= m.hash
-		m.hash = 0
+	if m.counted {
+		c.digest -= memberHash(m.name, m.inc)
+		m.counted = false
 		c.live--
 	}
 	c.orderRemove(m)
@@ -316,6 +336,8 @@ func (c *Core) forget(m *member) {
 		c.probe.active = false
 		c.probe.target = nil
 	}
+	*m = member{}
+	c.free = append(c.free, m)
 }
 
 // memberHash is a member's contribution to the digest: a 64-bit mix of its
@@ -340,23 +362,22 @@ func (c *Core) emit(k EventKind, m *member) {
 }
 
 // updateMsg is the update that describes our current view of m.
-func (c *Core) updateMsg(m *member, from string) Message {
+func (c *Core) updateMsg(m *member) Message {
 	switch m.state {
 	case StateAlive:
 		return Message{Kind: KindAlive, Name: m.name, Addr: m.addr, Incarnation: m.inc, Payload: m.payload}
 	case StateSuspect:
-		if from == "" {
-			from = c.self.name
-			if m.susp != nil && len(m.susp.accusers) > 0 {
-				from = m.susp.accusers[0]
-			}
+		from := c.self.name
+		if s := m.susp; s != nil && s.from != "" {
+			from = s.from
+		} else if s != nil && len(s.accusers) > 0 {
+			from = s.accusers[0]
 		}
 		return Message{Kind: KindSuspect, From: from, Name: m.name, Incarnation: m.inc}
 	case StateDead:
-		if from == "" {
-			from = c.self.name
-		}
-		return Message{Kind: KindDead, From: from, Name: m.name, Incarnation: m.inc}
+		// We pass a death on in our own name: we hold it, and a
+		// receiver checks that the accuser is a member.
+		return Message{Kind: KindDead, From: c.self.name, Name: m.name, Incarnation: m.inc}
 	default:
 		return Message{Kind: KindLeft, Name: m.name, Addr: m.addr, Incarnation: m.inc, Payload: m.payload}
 	}
@@ -400,7 +421,7 @@ func (c *Core) send(to netip.AddrPort, p Message, about *member, introduce bool)
 // forceUpdate appends our view of m ahead of the queue, counting it as one
 // transmission if m is queued.
 func (c *Core) forceUpdate(m *member, budget *int) {
-	c.arena = append(c.arena, c.updateMsg(m, m.qFrom))
+	c.arena = append(c.arena, c.updateMsg(m))
 	sz := c.size(&c.arena[len(c.arena)-1])
 	if sz > *budget {
 		c.arena[len(c.arena)-1] = Message{}
@@ -438,7 +459,7 @@ func (c *Core) pack(budget *int, skip1 *member, skipSelf bool) {
 		if quiet && m != c.self && (m.state == StateSuspect || m.state == StateDead) {
 			continue
 		}
-		c.arena = append(c.arena, c.updateMsg(m, m.qFrom))
+		c.arena = append(c.arena, c.updateMsg(m))
 		sz := c.size(&c.arena[len(c.arena)-1])
 		if sz > *budget {
 			c.arena[len(c.arena)-1] = Message{}
@@ -465,7 +486,7 @@ func (c *Core) pack(budget *int, skip1 *member, skipSelf bool) {
 func (c *Core) Ready() *Output { return &c.out }
 
 // Advance releases the output returned by Ready, whose buffers are reused.
-// Buffers that grew beyond a few thousand entries (after a large Merge) are
+// Buffers that grew beyond a few hundred entries (after a large Merge) are
 // released rather than kept.
 func (c *Core) Advance() {
 	c.out.Events = reuse(c.out.Events)
@@ -476,7 +497,7 @@ func (c *Core) Advance() {
 }
 
 func reuse[T any](s []T) []T {
-	if cap(s) > 4096 {
+	if cap(s) > 256 {
 		return nil
 	}
 	clear(s)
@@ -711,6 +732,14 @@ func (c *Core) Merge(now time.Time, s *Snapshot) error {
 	if s.From == "" || len(s.From) > MaxNameLen {
 		c.count[CountMalformed]++
 		return fmt.Errorf("swim: snapshot sender name of %d bytes", len(s.From))
+	}
+	if len(s.Members) > 2*len(c.members)+64 {
+		// A join: size the index once instead of growing it step by step.
+		grown := make(map[string]*member, len(s.Members)+len(c.members))
+		for k, v := range c.members {
+			grown[k] = v
+		}
+		c.members = grown
 	}
 	for i := range s.Members {
 		e := &s.Members[i]

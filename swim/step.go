@@ -315,7 +315,7 @@ func (c *Core) tellStale(m *member, addr netip.AddrPort) {
 	m.toldAt = c.now
 	c.count[CountToldStale]++
 	start := len(c.arena)
-	c.arena = append(c.arena, c.updateMsg(m, ""))
+	c.arena = append(c.arena, c.updateMsg(m))
 	c.out.Datagrams = append(c.out.Datagrams, Datagram{To: addr, Msgs: c.arena[start:len(c.arena):len(c.arena)]})
 }
 
