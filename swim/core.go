@@ -115,7 +115,8 @@ type pending struct {
 }
 
 // New returns a Core for the member self, which starts alive at
-// self.Incarnation with self.Payload. rng is the only source of randomness
+// self.Incarnation with self.Payload. It announces itself when Join is
+// called (or when it refutes or changes its payload). rng is the only source of randomness
 // (probe order, helpers, jitter); now is the current time, from which all
 // later times are measured.
 func New(cfg Config, self Member, rng *rand.Rand, now time.Time) (*Core, error) {
@@ -155,7 +156,6 @@ func New(cfg Config, self Member, rng *rand.Rand, now time.Time) (*Core, error) 
 	m := c.newMember(self.Name, self.Addr, slices.Clone(self.Payload))
 	c.self = m
 	c.setState(m, StateAlive, self.Incarnation)
-	c.enqueue(m, "")
 	// The first probe starts at a random point of the first period so that
 	// members started together do not probe in step.
 	c.nextProbe = int64(c.rng.Float64() * float64(cfg.ProbeInterval))
