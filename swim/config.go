@@ -136,6 +136,13 @@ type Config struct {
 	// 8192.
 	MaxQueuedUpdates int
 
+	// GossipFanout is how many extra datagrams of updates alone a member
+	// sends per period while its dissemination queue holds more than its
+	// ping carries. Default 2: a join storm spreads in O(log n) periods,
+	// and an idle cluster sends nothing extra. Zero disables it (pure
+	// piggybacking, SWIM §4.1).
+	GossipFanout int
+
 	// MaxPayload is the longest payload in bytes. Default 512 (memberlist's
 	// meta limit): an alive message with payload fits one datagram.
 	MaxPayload int
@@ -184,6 +191,7 @@ func DefaultConfig() Config {
 		MaxPendingProbes:       256,
 		MaxQueuedUpdates:       8192,
 		MaxPayload:             512,
+		GossipFanout:           2,
 		MaxDatagram:            1200,
 		CompoundOverhead:       8,
 	}
@@ -232,6 +240,8 @@ func (c *Config) Validate() error {
 		return bad("MaxQueuedUpdates %d must be positive", c.MaxQueuedUpdates)
 	case c.MaxPayload < 0 || c.MaxPayload > 1<<16:
 		return bad("MaxPayload %d must be in [0, 65536]", c.MaxPayload)
+	case c.GossipFanout < 0 || c.GossipFanout > 16:
+		return bad("GossipFanout %d must be in [0, 16]", c.GossipFanout)
 	case c.CompoundOverhead < 0:
 		return bad("CompoundOverhead %d must not be negative", c.CompoundOverhead)
 	case c.MaxDatagram < c.CompoundOverhead+EstimateSize(&Message{Name: string(make([]byte, MaxNameLen)), From: string(make([]byte, MaxNameLen))}):

@@ -27,6 +27,10 @@ var (
 
 const never = math.MaxInt64
 
+// longAgo is a time far enough in the past for any rate limit, yet far
+// enough from the minimum that now − longAgo cannot overflow.
+const longAgo = math.MinInt64 / 4
+
 const rttWindow = 128
 
 // Core is one member's protocol state: the SWIM failure detector and
@@ -145,7 +149,7 @@ func New(cfg Config, self Member, rng *rand.Rand, now time.Time) (*Core, error) 
 		size:       cfg.MessageSize,
 		members:    make(map[string]*member),
 		ackTimeout: int64(cfg.AckTimeout),
-		lastRepair: -never,
+		lastRepair: longAgo,
 		seq:        rng.Uint32(),
 		nextToken:  1,
 	}
@@ -253,7 +257,7 @@ func (c *Core) newMember(name string, addr netip.AddrPort, payload []byte) *memb
 	m := c.allocMember()
 	*m = member{
 		name: name, addr: addr, payload: payload, state: StateLeft,
-		orderIdx: -1, deadIdx: -1, qIdx: -1, tIdx: -1, toldAt: -never,
+		orderIdx: -1, deadIdx: -1, qIdx: -1, tIdx: -1, toldAt: longAgo,
 	}
 	c.members[name] = m
 	return m
@@ -398,7 +402,9 @@ func (c *Core) Digest() uint64 {
 // introduce is set, news about the recipient first (Lifeguard §4.3, the
 // buddy system; and our view of a member that seems not to know it is dead),
 // then the dissemination queue, least-sent first (SWIM §4.1).
-func (c *Core) send(to netip.AddrPort, p Message, about *member, introduce bool) {
+//
+// It returns the number of updates carried.
+func (c *Core) send(to netip.AddrPort, p Message, about *member, introduce bool) int {
 	start := len(c.arena)
 	c.arena = append(c.arena, p)
 	budget := c.cfg.MaxDatagram - c.cfg.CompoundOverhead - c.size(&c.arena[start])
@@ -416,6 +422,30 @@ func (c *Core) send(to netip.AddrPort, p Message, about *member, introduce bool)
 	}
 	c.pack(&budget, about, introduce)
 	c.out.Datagrams = append(c.out.Datagrams, Datagram{To: to, Msgs: c.arena[start:len(c.arena):len(c.arena)]})
+	return len(c.arena) - start - 1
+}
+
+// gossip sends up to GossipFanout datagrams of updates alone to random
+// alive members other than skip, when the queue holds more than one
+// datagram carries (carried is what the probe's datagram took). Without a
+// backlog it sends nothing, so the idle load stays one ping and one ack per
+// member and period (SWIM §5); with one, news still spreads in O(log n)
+// periods instead of queueing behind the byte budget (a join storm).
+func (c *Core) gossip(carried int, skip *member) {
+	n := len(c.order)
+	for i := 0; i < c.cfg.GossipFanout && len(c.queue) > carried && n > 1; i++ {
+		m := c.order[c.rng.IntN(n)]
+		if m == skip || m.state != StateAlive {
+			continue
+		}
+		start := len(c.arena)
+		budget := c.cfg.MaxDatagram - c.cfg.CompoundOverhead
+		c.pack(&budget, nil, false)
+		if len(c.arena) == start {
+			return
+		}
+		c.out.Datagrams = append(c.out.Datagrams, Datagram{To: m.addr, Msgs: c.arena[start:len(c.arena):len(c.arena)]})
+	}
 }
 
 // forceUpdate appends our view of m ahead of the queue, counting it as one

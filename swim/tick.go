@@ -79,7 +79,8 @@ func (c *Core) startProbe() {
 	pr.helpers = pr.helpers[:0]
 	pr.nacks = 0
 	c.count[CountProbes]++
-	c.send(t.addr, Message{Kind: KindPing, Seq: pr.seq, From: c.self.name, Name: t.name, Digest: c.Digest()}, t, false)
+	carried := c.send(t.addr, Message{Kind: KindPing, Seq: pr.seq, From: c.self.name, Name: t.name, Digest: c.Digest()}, t, false)
+	c.gossip(carried, t)
 }
 
 // goIndirect asks k random members to probe the target (SWIM §3.1), with a
