@@ -25,8 +25,6 @@ var (
 	ErrIncarnation = errors.New("swim: incarnation exhausted")
 )
 
-const never = math.MaxInt64
-
 // longAgo is a time far enough in the past for any rate limit, yet far
 // enough from the minimum that now − longAgo cannot overflow.
 const longAgo = math.MinInt64 / 4
