@@ -47,6 +47,7 @@ type Core struct {
 	self    *member
 	leaving bool
 	members map[string]*member
+	all     []*member // every entry, in an order that depends only on history
 	slab    []member  // current chunk of entries
 	free    []*member // forgotten entries for reuse
 	order   []*member // live members but ourselves, in probe order
@@ -258,6 +259,8 @@ func (c *Core) newMember(name string, addr netip.AddrPort, payload []byte) *memb
 		orderIdx: -1, deadIdx: -1, qIdx: -1, tIdx: -1, toldAt: longAgo,
 	}
 	c.members[name] = m
+	m.allIdx = int32(len(c.all))
+	c.all = append(c.all, m)
 	return m
 }
 
@@ -334,6 +337,11 @@ func (c *Core) forget(m *member) {
 	c.dequeue(m)
 	m.susp = nil
 	delete(c.members, m.name)
+	last := len(c.all) - 1
+	c.all[m.allIdx] = c.all[last]
+	c.all[m.allIdx].allIdx = m.allIdx
+	c.all[last] = nil
+	c.all = c.all[:last]
 	if c.probe.target == m {
 		c.probe.active = false
 		c.probe.target = nil
@@ -574,7 +582,7 @@ func (c *Core) Member(name string) (Member, bool) {
 // AppendMembers appends every member of the view, ourselves and tombstones
 // included, to dst and returns the extended slice.
 func (c *Core) AppendMembers(dst []Member) []Member {
-	for _, m := range c.members {
+	for _, m := range c.all {
 		dst = append(dst, m.info(c))
 	}
 	return dst
@@ -740,7 +748,7 @@ func (c *Core) RemoveMember(name string) error {
 // tombstones included. The payload slices are shared and read-only.
 func (c *Core) Snapshot() Snapshot {
 	s := Snapshot{From: c.self.name, Members: make([]MemberState, 0, len(c.members))}
-	for _, m := range c.members {
+	for _, m := range c.all {
 		s.Members = append(s.Members, MemberState{
 			Name: m.name, Addr: m.addr, Incarnation: m.inc, State: m.state, Payload: m.payload,
 		})

@@ -39,6 +39,14 @@ func checkInvariants(t *testing.T, c *Core) {
 			t.Fatalf("%s at incarnation %d", name, m.inc)
 		}
 	}
+	if len(c.all) != len(c.members) {
+		t.Fatalf("%d entries listed, %d indexed", len(c.all), len(c.members))
+	}
+	for i, m := range c.all {
+		if int(m.allIdx) != i || c.members[m.name] != m {
+			t.Fatalf("entry list broken at %d", i)
+		}
+	}
 	if live != c.live || digest != c.digest {
 		t.Fatalf("live %d digest %x, indexes say %d %x", live, digest, c.live, c.digest)
 	}

@@ -18,6 +18,7 @@ type member struct {
 	state   State
 	since   int64 // ns since Core.t0
 
+	allIdx   int32 // position in Core.all
 	orderIdx int32 // position in Core.order, or -1
 	deadIdx  int32 // position in Core.dead, or -1
 
