@@ -307,3 +307,24 @@ func TestDeterministic(t *testing.T) {
 		t.Fatalf("two runs with one seed differ: %x %+v vs %x %+v", h1, t1, h2, t2)
 	}
 }
+
+func TestScenarioDuplicationAndReorder(t *testing.T) {
+	// Every datagram is duplicated with probability 0.2 and delayed by
+	// 1–100 ms, so datagrams also arrive out of order; 5 % are lost. The
+	// cluster keeps agreeing, with no false death, and a crash is still
+	// known everywhere.
+	cfg := swim.DefaultConfig()
+	s, err := New(Options{Nodes: 32, Seed: 13, Config: cfg, Link: Link{
+		Loss: 0.05, Duplicate: 0.2, LatencyMin: time.Millisecond, LatencyMax: 100 * time.Millisecond,
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Run(200 * s.Period())
+	if s.FalseDeaths != 0 {
+		t.Errorf("%d false deaths", s.FalseDeaths)
+	}
+	s.Crash(4)
+	p := runUntil(t, s, 60, "crash known everywhere", func() bool { return s.Knows(s.Node(4), swim.StateDead) })
+	t.Logf("crash known everywhere after %d periods", p)
+}
