@@ -150,7 +150,9 @@ type Sim struct {
 
 	// FalseSuspicions counts Suspected events about members that were up,
 	// FalseDeaths Failed events about members that were up, and
-	// FalseDeathsHealthy those about up members that were not slow.
+	// FalseDeathsHealthy those about up members that were not slow. Each
+	// observing member's event counts: one false suspicion that reaches
+	// the whole cluster of n counts n−1 times.
 	FalseSuspicions, FalseDeaths, FalseDeathsHealthy uint64
 	// Dropped counts datagrams lost, blocked or sent to nobody.
 	Dropped uint64
