@@ -251,8 +251,16 @@ func (c *Core) enqueue(m *member, from string) {
 	if len(c.queue) >= c.cfg.MaxQueuedUpdates {
 		// Full: drop an entry from the heap's bottom half, where the
 		// most-sent news lives.
+		// Our own news (a refutation, our leave) is never dropped.
 		n := len(c.queue)
 		victim := c.queue[n/2+c.rng.IntN(n-n/2)]
+		if victim == c.self {
+			victim = c.queue[(int(c.self.qIdx)+1)%n]
+		}
+		if victim == c.self { // a queue of one, holding our news
+			c.count[CountQueueDrop]++
+			return
+		}
 		c.dequeue(victim)
 		c.count[CountQueueDrop]++
 	}

@@ -161,3 +161,18 @@ func TestTombstonesExpire(t *testing.T) {
 		t.Fatal("tombstone kept past TombstoneTimeout")
 	}
 }
+
+func TestQueueCapKeepsOurOwnNews(t *testing.T) {
+	c := newTestCore(t, 0, func(cfg *Config) { cfg.MaxQueuedUpdates = 2 })
+	know(t, c, 3)
+	c.Step(t0, testAddr(1), []Message{{Kind: KindSuspect, From: testName(1), Name: testName(0)}})
+	for i := 100; i < 140; i++ {
+		c.Step(t0, testAddr(1), []Message{{Kind: KindAlive, Name: testName(i), Addr: testAddr(i)}})
+		if c.self.qIdx < 0 {
+			t.Fatalf("our refutation was dropped from the queue after %d updates", i-99)
+		}
+	}
+	if c.QueueLen() != 2 || c.Count(CountQueueDrop) != 39 {
+		t.Fatalf("queue %d drops %d, want 2 and 39", c.QueueLen(), c.Count(CountQueueDrop))
+	}
+}
