@@ -112,8 +112,10 @@ type Config struct {
 	DeadProbeInterval time.Duration
 
 	// PushPullInterval is how often a full state exchange with a random
-	// member is asked for (anti-entropy, as memberlist). Default 30s. Zero
-	// disables it; Join and fast repair still ask for exchanges.
+	// member is asked for (anti-entropy, as memberlist). Default 30s. Above
+	// 32 members it is stretched by one interval per doubling of n, as
+	// memberlist does, since each exchange costs O(n). Zero disables it;
+	// Join and fast repair still ask for exchanges.
 	PushPullInterval time.Duration
 
 	// RepairInterval is the shortest time between two exchanges triggered
@@ -133,6 +135,13 @@ type Config struct {
 	// update that was already sent often is dropped and counted. Default
 	// 8192.
 	MaxQueuedUpdates int
+
+	// GossipFanout is how many extra datagrams of updates alone a member
+	// sends per period while its dissemination queue holds more than its
+	// ping carries. Default 2: a join storm spreads in O(log n) periods,
+	// and an idle cluster sends nothing extra. Zero disables it (pure
+	// piggybacking, SWIM §4.1).
+	GossipFanout int
 
 	// MaxPayload is the longest payload in bytes. Default 512 (memberlist's
 	// meta limit): an alive message with payload fits one datagram.
@@ -182,6 +191,7 @@ func DefaultConfig() Config {
 		MaxPendingProbes:       256,
 		MaxQueuedUpdates:       8192,
 		MaxPayload:             512,
+		GossipFanout:           2,
 		MaxDatagram:            1200,
 		CompoundOverhead:       8,
 	}
@@ -230,6 +240,8 @@ func (c *Config) Validate() error {
 		return bad("MaxQueuedUpdates %d must be positive", c.MaxQueuedUpdates)
 	case c.MaxPayload < 0 || c.MaxPayload > 1<<16:
 		return bad("MaxPayload %d must be in [0, 65536]", c.MaxPayload)
+	case c.GossipFanout < 0 || c.GossipFanout > 16:
+		return bad("GossipFanout %d must be in [0, 16]", c.GossipFanout)
 	case c.CompoundOverhead < 0:
 		return bad("CompoundOverhead %d must not be negative", c.CompoundOverhead)
 	case c.MaxDatagram < c.CompoundOverhead+EstimateSize(&Message{Name: string(make([]byte, MaxNameLen)), From: string(make([]byte, MaxNameLen))}):

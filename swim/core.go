@@ -25,7 +25,9 @@ var (
 	ErrIncarnation = errors.New("swim: incarnation exhausted")
 )
 
-const never = math.MaxInt64
+// longAgo is a time far enough in the past for any rate limit, yet far
+// enough from the minimum that now − longAgo cannot overflow.
+const longAgo = math.MinInt64 / 4
 
 const rttWindow = 128
 
@@ -45,6 +47,9 @@ type Core struct {
 	self    *member
 	leaving bool
 	members map[string]*member
+	all     []*member // every entry, in an order that depends only on history
+	slab    []member  // current chunk of entries
+	free    []*member // forgotten entries for reuse
 	order   []*member // live members but ourselves, in probe order
 	cursor  int
 	dead    []*member // dead tombstones
@@ -113,7 +118,8 @@ type pending struct {
 }
 
 // New returns a Core for the member self, which starts alive at
-// self.Incarnation with self.Payload. rng is the only source of randomness
+// self.Incarnation with self.Payload. It announces itself when Join is
+// called (or when it refutes or changes its payload). rng is the only source of randomness
 // (probe order, helpers, jitter); now is the current time, from which all
 // later times are measured.
 func New(cfg Config, self Member, rng *rand.Rand, now time.Time) (*Core, error) {
@@ -142,7 +148,7 @@ func New(cfg Config, self Member, rng *rand.Rand, now time.Time) (*Core, error) 
 		size:       cfg.MessageSize,
 		members:    make(map[string]*member),
 		ackTimeout: int64(cfg.AckTimeout),
-		lastRepair: -never,
+		lastRepair: longAgo,
 		seq:        rng.Uint32(),
 		nextToken:  1,
 	}
@@ -153,7 +159,6 @@ func New(cfg Config, self Member, rng *rand.Rand, now time.Time) (*Core, error) 
 	m := c.newMember(self.Name, self.Addr, slices.Clone(self.Payload))
 	c.self = m
 	c.setState(m, StateAlive, self.Incarnation)
-	c.enqueue(m, "")
 	// The first probe starts at a random point of the first period so that
 	// members started together do not probe in step.
 	c.nextProbe = int64(c.rng.Float64() * float64(cfg.ProbeInterval))
@@ -214,8 +219,8 @@ func (c *Core) addHealth(d int) {
 }
 
 // retransmitLimit is λ·⌈log2(n+1)⌉ (SWIM §4.1); bits.Len(n) is ⌈log2(n+1)⌉.
-func (c *Core) retransmitLimit() uint32 {
-	return uint32(c.cfg.RetransmitMult * bits.Len(uint(max(c.live, 1))))
+func (c *Core) retransmitLimit() uint16 {
+	return uint16(c.cfg.RetransmitMult * bits.Len(uint(max(c.live, 1))))
 }
 
 // suspicionBounds returns the Lifeguard suspicion timeout bounds (§4.2):
@@ -248,29 +253,49 @@ func (s *suspicion) timeout(conf int) int64 {
 }
 
 func (c *Core) newMember(name string, addr netip.AddrPort, payload []byte) *member {
-	m := &member{
+	m := c.allocMember()
+	*m = member{
 		name: name, addr: addr, payload: payload, state: StateLeft,
-		orderIdx: -1, deadIdx: -1, qIdx: -1, tIdx: -1, toldAt: -never,
+		orderIdx: -1, deadIdx: -1, qIdx: -1, tIdx: -1, toldAt: longAgo,
 	}
 	c.members[name] = m
+	m.allIdx = int32(len(c.all))
+	c.all = append(c.all, m)
 	return m
+}
+
+// allocMember takes an entry from the free list or the current chunk. Chunks
+// grow with the view (up to 1024 entries) and are never reallocated, so
+// pointers to entries stay valid.
+func (c *Core) allocMember() *member {
+	if n := len(c.free); n > 0 {
+		m := c.free[n-1]
+		c.free[n-1] = nil
+		c.free = c.free[:n-1]
+		return m
+	}
+	if len(c.slab) == cap(c.slab) {
+		c.slab = make([]member, 0, min(max(16, len(c.members)), 1024))
+	}
+	c.slab = append(c.slab, member{})
+	return &c.slab[len(c.slab)-1]
 }
 
 // setState moves m to state s at incarnation inc and keeps every index in
 // step: digest, live count, probe order, tombstones, timers.
 func (c *Core) setState(m *member, s State, inc uint64) {
-	wasLive := m.live() && m.hash != 0
-	if m.hash != 0 {
-		c.digest -= m.hash
-		m.hash = 0
+	wasLive := m.counted
+	if m.counted {
+		c.digest -= memberHash(m.name, m.inc)
+		m.counted = false
 	}
 	m.state, m.inc, m.since = s, inc, c.now
 	if s != StateSuspect {
 		m.susp = nil
 	}
 	if m.live() {
-		m.hash = memberHash(m.name, inc)
-		c.digest += m.hash
+		c.digest += memberHash(m.name, inc)
+		m.counted = true
 	}
 	switch {
 	case wasLive && !m.live():
@@ -301,9 +326,9 @@ func (c *Core) setState(m *member, s State, inc uint64) {
 
 // forget removes m from the view entirely.
 func (c *Core) forget(m *member) {
-	if m.hash != 0 {
-		c.digest -= m.hash
-		m.hash = 0
+	if m.counted {
+		c.digest -= memberHash(m.name, m.inc)
+		m.counted = false
 		c.live--
 	}
 	c.orderRemove(m)
@@ -312,10 +337,17 @@ func (c *Core) forget(m *member) {
 	c.dequeue(m)
 	m.susp = nil
 	delete(c.members, m.name)
+	last := len(c.all) - 1
+	c.all[m.allIdx] = c.all[last]
+	c.all[m.allIdx].allIdx = m.allIdx
+	c.all[last] = nil
+	c.all = c.all[:last]
 	if c.probe.target == m {
 		c.probe.active = false
 		c.probe.target = nil
 	}
+	*m = member{}
+	c.free = append(c.free, m)
 }
 
 // memberHash is a member's contribution to the digest: a 64-bit mix of its
@@ -340,23 +372,22 @@ func (c *Core) emit(k EventKind, m *member) {
 }
 
 // updateMsg is the update that describes our current view of m.
-func (c *Core) updateMsg(m *member, from string) Message {
+func (c *Core) updateMsg(m *member) Message {
 	switch m.state {
 	case StateAlive:
 		return Message{Kind: KindAlive, Name: m.name, Addr: m.addr, Incarnation: m.inc, Payload: m.payload}
 	case StateSuspect:
-		if from == "" {
-			from = c.self.name
-			if m.susp != nil && len(m.susp.accusers) > 0 {
-				from = m.susp.accusers[0]
-			}
+		from := c.self.name
+		if s := m.susp; s != nil && s.from != "" {
+			from = s.from
+		} else if s != nil && len(s.accusers) > 0 {
+			from = s.accusers[0]
 		}
 		return Message{Kind: KindSuspect, From: from, Name: m.name, Incarnation: m.inc}
 	case StateDead:
-		if from == "" {
-			from = c.self.name
-		}
-		return Message{Kind: KindDead, From: from, Name: m.name, Incarnation: m.inc}
+		// We pass a death on in our own name: we hold it, and a
+		// receiver checks that the accuser is a member.
+		return Message{Kind: KindDead, From: c.self.name, Name: m.name, Incarnation: m.inc}
 	default:
 		return Message{Kind: KindLeft, Name: m.name, Addr: m.addr, Incarnation: m.inc, Payload: m.payload}
 	}
@@ -377,7 +408,9 @@ func (c *Core) Digest() uint64 {
 // introduce is set, news about the recipient first (Lifeguard §4.3, the
 // buddy system; and our view of a member that seems not to know it is dead),
 // then the dissemination queue, least-sent first (SWIM §4.1).
-func (c *Core) send(to netip.AddrPort, p Message, about *member, introduce bool) {
+//
+// It returns the number of updates carried.
+func (c *Core) send(to netip.AddrPort, p Message, about *member, introduce bool) int {
 	start := len(c.arena)
 	c.arena = append(c.arena, p)
 	budget := c.cfg.MaxDatagram - c.cfg.CompoundOverhead - c.size(&c.arena[start])
@@ -395,12 +428,36 @@ func (c *Core) send(to netip.AddrPort, p Message, about *member, introduce bool)
 	}
 	c.pack(&budget, about, introduce)
 	c.out.Datagrams = append(c.out.Datagrams, Datagram{To: to, Msgs: c.arena[start:len(c.arena):len(c.arena)]})
+	return len(c.arena) - start - 1
+}
+
+// gossip sends up to GossipFanout datagrams of updates alone to random
+// alive members other than skip, when the queue holds more than one
+// datagram carries (carried is what the probe's datagram took). Without a
+// backlog it sends nothing, so the idle load stays one ping and one ack per
+// member and period (SWIM §5); with one, news still spreads in O(log n)
+// periods instead of queueing behind the byte budget (a join storm).
+func (c *Core) gossip(carried int, skip *member) {
+	n := len(c.order)
+	for i := 0; i < c.cfg.GossipFanout && len(c.queue) > carried && n > 1; i++ {
+		m := c.order[c.rng.IntN(n)]
+		if m == skip || m.state != StateAlive {
+			continue
+		}
+		start := len(c.arena)
+		budget := c.cfg.MaxDatagram - c.cfg.CompoundOverhead
+		c.pack(&budget, nil, false)
+		if len(c.arena) == start {
+			return
+		}
+		c.out.Datagrams = append(c.out.Datagrams, Datagram{To: m.addr, Msgs: c.arena[start:len(c.arena):len(c.arena)]})
+	}
 }
 
 // forceUpdate appends our view of m ahead of the queue, counting it as one
 // transmission if m is queued.
 func (c *Core) forceUpdate(m *member, budget *int) {
-	c.arena = append(c.arena, c.updateMsg(m, m.qFrom))
+	c.arena = append(c.arena, c.updateMsg(m))
 	sz := c.size(&c.arena[len(c.arena)-1])
 	if sz > *budget {
 		c.arena[len(c.arena)-1] = Message{}
@@ -438,7 +495,7 @@ func (c *Core) pack(budget *int, skip1 *member, skipSelf bool) {
 		if quiet && m != c.self && (m.state == StateSuspect || m.state == StateDead) {
 			continue
 		}
-		c.arena = append(c.arena, c.updateMsg(m, m.qFrom))
+		c.arena = append(c.arena, c.updateMsg(m))
 		sz := c.size(&c.arena[len(c.arena)-1])
 		if sz > *budget {
 			c.arena[len(c.arena)-1] = Message{}
@@ -465,7 +522,7 @@ func (c *Core) pack(budget *int, skip1 *member, skipSelf bool) {
 func (c *Core) Ready() *Output { return &c.out }
 
 // Advance releases the output returned by Ready, whose buffers are reused.
-// Buffers that grew beyond a few thousand entries (after a large Merge) are
+// Buffers that grew beyond a few hundred entries (after a large Merge) are
 // released rather than kept.
 func (c *Core) Advance() {
 	c.out.Events = reuse(c.out.Events)
@@ -476,7 +533,7 @@ func (c *Core) Advance() {
 }
 
 func reuse[T any](s []T) []T {
-	if cap(s) > 4096 {
+	if cap(s) > 256 {
 		return nil
 	}
 	clear(s)
@@ -525,7 +582,7 @@ func (c *Core) Member(name string) (Member, bool) {
 // AppendMembers appends every member of the view, ourselves and tombstones
 // included, to dst and returns the extended slice.
 func (c *Core) AppendMembers(dst []Member) []Member {
-	for _, m := range c.members {
+	for _, m := range c.all {
 		dst = append(dst, m.info(c))
 	}
 	return dst
@@ -691,7 +748,7 @@ func (c *Core) RemoveMember(name string) error {
 // tombstones included. The payload slices are shared and read-only.
 func (c *Core) Snapshot() Snapshot {
 	s := Snapshot{From: c.self.name, Members: make([]MemberState, 0, len(c.members))}
-	for _, m := range c.members {
+	for _, m := range c.all {
 		s.Members = append(s.Members, MemberState{
 			Name: m.name, Addr: m.addr, Incarnation: m.inc, State: m.state, Payload: m.payload,
 		})
@@ -711,6 +768,14 @@ func (c *Core) Merge(now time.Time, s *Snapshot) error {
 	if s.From == "" || len(s.From) > MaxNameLen {
 		c.count[CountMalformed]++
 		return fmt.Errorf("swim: snapshot sender name of %d bytes", len(s.From))
+	}
+	if len(s.Members) > 2*len(c.members)+64 {
+		// A join: size the index once instead of growing it step by step.
+		grown := make(map[string]*member, len(s.Members)+len(c.members))
+		for k, v := range c.members {
+			grown[k] = v
+		}
+		c.members = grown
 	}
 	for i := range s.Members {
 		e := &s.Members[i]

@@ -8,7 +8,60 @@
 // wants done (messages to send, events, probe results, the next deadline)
 // comes out as data. The same code therefore runs in production, in a unit
 // test that steps time by hand, and in a simulator of thousands of members in
-// virtual time.
+// virtual time (package swimtest).
+//
+// # Driving a Core
+//
+// One goroutine owns a Core, built with New from a Config (DefaultConfig is
+// the LAN preset), our own Member identity, a *rand.Rand and the current
+// time. The runtime loop is:
+//
+//   - on a received datagram: decode it into a []Message and call Step(now,
+//     from, msgs);
+//   - when the time returned by NextDeadline comes: call Tick(now);
+//   - for the user's requests: Join(seeds), Leave, SetPayload, Probe(addr),
+//     AddMember(addr), MarkLeft(name), RemoveMember(name);
+//   - after any of these: read Ready() and act on it, then call Advance.
+//
+// Ready returns an Output: Datagrams to encode and send (each a compound
+// whose first message is the probe message when there is one, followed by
+// piggybacked updates, within Config.MaxDatagram bytes as measured by
+// Config.MessageSize; a datagram may also hold updates only), PushPulls to
+// carry out over a stream (send our Snapshot, receive the peer's, pass it to
+// Merge), membership Events, and ProbeResults for Probe and AddMember
+// calls, matched by token. Everything in it stays valid until Advance.
+//
+// Read access: Myself, Member, AppendMembers, NumMembers, NumLive, Health,
+// QueueLen, AckTimeout, Digest, LeaveDone, and Count for the counters of
+// rejected input and protocol activity (see Counter), which map onto
+// metrics.
+//
+// # What it implements
+//
+//   - Probing (SWIM §3.1, §4.3): one probe per period in randomized
+//     round-robin order, a direct ping, then k indirect ping-reqs; helpers
+//     answer a timeout with a nack (Lifeguard §4.3).
+//   - Suspicion (SWIM §4.2, Lifeguard §4.2): a failed probe makes the target
+//     suspect; the timeout starts at β·α·log10(n) periods and shrinks to
+//     α·log10(n) with independent confirmations; the buddy system puts the
+//     suspicion first in pings to the suspect.
+//   - Local health (Lifeguard §4.1): a score of 0..HealthMax that stretches
+//     the probe interval and ack timeout; while unhealthy or suspected we
+//     keep accusations to ourselves.
+//   - Dissemination (SWIM §4.1): updates ride on every datagram, each
+//     λ·⌈log2(n+1)⌉ times, least-sent first, one per member (newer news
+//     replaces older); under a backlog a few extra gossip datagrams go out.
+//   - Incarnations (SWIM §4.2): only a member raises its own, to refute, to
+//     change its payload, to leave, or to move above what the cluster
+//     remembers of a previous life. Stale news about a member is answered by
+//     telling the member our newer view, so that mass restarts and moves to
+//     new addresses heal. Incarnations saturate at MaxIncarnation.
+//   - Tombstones: dead members are kept for TombstoneTimeout and pinged now
+//     and then, so that healed partitions come back without a Join.
+//   - Fast repair: pings and acks carry a digest of the view; a mismatch
+//     when we have no news in flight asks for a state exchange.
+//   - Hostile input: every message is validated; what is impossible is
+//     ignored and counted; every table is capped.
 //
 // This package imports only the standard library.
 package swim

@@ -4,8 +4,10 @@ import (
 	"net/netip"
 )
 
-// member is one entry of the view. Entries are individually allocated and
-// addressed by pointer from the name index, the probe order, the tombstone
+// member is one entry of the view. Entries live in chunks (see
+// Core.allocMember), so that a view of thousands of members is a few
+// hundred allocations rather than one per member, and are addressed by
+// pointer from the name index, the probe order, the tombstone
 // list, the dissemination queue and the timer heap; each structure keeps the
 // entry's position in it so that removal is O(1) or O(log n).
 type member struct {
@@ -16,6 +18,7 @@ type member struct {
 	state   State
 	since   int64 // ns since Core.t0
 
+	allIdx   int32 // position in Core.all
 	orderIdx int32 // position in Core.order, or -1
 	deadIdx  int32 // position in Core.dead, or -1
 
@@ -23,9 +26,8 @@ type member struct {
 	// always describing our current view of it, so newer news replaces
 	// older news about the same member.
 	qIdx  int32  // position in Core.queue, or -1
-	qSent uint32 // transmissions so far
+	qSent uint16 // transmissions so far
 	qSeq  uint64 // queue order: newer first among equally sent
-	qFrom string // accuser, for suspect and dead
 
 	// Timer (suspicion expiry or tombstone reaping), one per member.
 	tIdx int32 // position in Core.timers, or -1
@@ -33,8 +35,8 @@ type member struct {
 
 	susp *suspicion // while suspect
 
-	hash   uint64 // contribution to the digest while alive or suspect, else 0
-	toldAt int64  // last time we told it our newer view of it (rate limit)
+	counted bool  // whether memberHash(name, inc) is in Core.digest
+	toldAt  int64 // last time we told it our newer view of it (rate limit)
 }
 
 // suspicion is the state of a suspicion (Lifeguard §4.2): who confirmed it
@@ -44,6 +46,7 @@ type suspicion struct {
 	min, max int64
 	k        int      // confirmations wanted
 	accusers []string // distinct accusers, the first one included; at most k+1
+	from     string   // the accuser named when the suspicion is gossiped
 }
 
 func (m *member) live() bool { return m.state == StateAlive || m.state == StateSuspect }
@@ -238,7 +241,9 @@ func (c *Core) enqueue(m *member, from string) {
 	c.qSeq++
 	m.qSeq = c.qSeq
 	m.qSent = 0
-	m.qFrom = from
+	if m.susp != nil && from != "" {
+		m.susp.from = from
+	}
 	if m.qIdx >= 0 {
 		c.queueFix(int(m.qIdx))
 		return
@@ -246,8 +251,16 @@ func (c *Core) enqueue(m *member, from string) {
 	if len(c.queue) >= c.cfg.MaxQueuedUpdates {
 		// Full: drop an entry from the heap's bottom half, where the
 		// most-sent news lives.
+		// Our own news (a refutation, our leave) is never dropped.
 		n := len(c.queue)
 		victim := c.queue[n/2+c.rng.IntN(n-n/2)]
+		if victim == c.self {
+			victim = c.queue[(int(c.self.qIdx)+1)%n]
+		}
+		if victim == c.self { // a queue of one, holding our news
+			c.count[CountQueueDrop]++
+			return
+		}
 		c.dequeue(victim)
 		c.count[CountQueueDrop]++
 	}

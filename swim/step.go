@@ -315,7 +315,12 @@ func (c *Core) tellStale(m *member, addr netip.AddrPort) {
 	m.toldAt = c.now
 	c.count[CountToldStale]++
 	start := len(c.arena)
-	c.arena = append(c.arena, c.updateMsg(m, ""))
+	c.arena = append(c.arena, c.updateMsg(m))
+	if u := &c.arena[start]; c.cfg.CompoundOverhead+c.size(u) > c.cfg.MaxDatagram {
+		// Only the incarnation matters to the member; drop the payload
+		// rather than exceed the datagram budget.
+		u.Payload = nil
+	}
 	c.out.Datagrams = append(c.out.Datagrams, Datagram{To: addr, Msgs: c.arena[start:len(c.arena):len(c.arena)]})
 }
 

@@ -1,6 +1,9 @@
 package swim
 
-import "time"
+import (
+	"math/bits"
+	"time"
+)
 
 // Tick lets time pass: it starts the next probe when a period begins, sends
 // the indirect probes when the direct ack is late, ends failed probes,
@@ -28,12 +31,24 @@ func (c *Core) Tick(now time.Time) {
 		c.probeTombstone()
 	}
 	if c.cfg.PushPullInterval > 0 && c.now >= c.nextPushPull {
-		c.nextPushPull = c.now + c.jittered(int64(c.cfg.PushPullInterval))
+		c.nextPushPull = c.now + c.jittered(c.pushPullInterval())
 		if len(c.order) > 0 && !c.leaving {
 			m := c.order[c.rng.IntN(len(c.order))]
 			c.out.PushPulls = append(c.out.PushPulls, PushPull{To: m.addr, Name: m.name})
 		}
 	}
+}
+
+// pushPullInterval is PushPullInterval, stretched for large clusters as
+// memberlist does: a push-pull costs O(n) bytes, so above 32 members the
+// interval grows by one interval per doubling, keeping the cluster-wide
+// anti-entropy traffic from growing as n².
+func (c *Core) pushPullInterval() int64 {
+	scale := int64(1)
+	if c.live > 32 {
+		scale += int64(bits.Len(uint(c.live-1)) - 5)
+	}
+	return int64(c.cfg.PushPullInterval) * scale
 }
 
 // startProbe begins a protocol period (SWIM §3.1): ping the next member of
@@ -64,7 +79,8 @@ func (c *Core) startProbe() {
 	pr.helpers = pr.helpers[:0]
 	pr.nacks = 0
 	c.count[CountProbes]++
-	c.send(t.addr, Message{Kind: KindPing, Seq: pr.seq, From: c.self.name, Name: t.name, Digest: c.Digest()}, t, false)
+	carried := c.send(t.addr, Message{Kind: KindPing, Seq: pr.seq, From: c.self.name, Name: t.name, Digest: c.Digest()}, t, false)
+	c.gossip(carried, t)
 }
 
 // goIndirect asks k random members to probe the target (SWIM §3.1), with a

@@ -150,7 +150,9 @@ type Sim struct {
 
 	// FalseSuspicions counts Suspected events about members that were up,
 	// FalseDeaths Failed events about members that were up, and
-	// FalseDeathsHealthy those about up members that were not slow.
+	// FalseDeathsHealthy those about up members that were not slow. Each
+	// observing member's event counts: one false suspicion that reaches
+	// the whole cluster of n counts n−1 times.
 	FalseSuspicions, FalseDeaths, FalseDeathsHealthy uint64
 	// Dropped counts datagrams lost, blocked or sent to nobody.
 	Dropped uint64
@@ -349,6 +351,25 @@ func (s *Sim) seeds(self *Node, k int) []netip.AddrPort {
 		}
 	}
 	return out
+}
+
+// Do calls f with member i's core (to call Leave, SetPayload, Probe, ...)
+// and then acts on the core's output.
+func (s *Sim) Do(i int, f func(c *swim.Core)) {
+	n := s.nodes[i]
+	f(n.Core)
+	s.drain(n)
+}
+
+// Converged reports whether every up member holds every other up member
+// alive (and so, with no crashed members, whether the views agree).
+func (s *Sim) Converged() bool {
+	for _, subj := range s.nodes {
+		if subj.Up && !s.Knows(subj, swim.StateAlive) {
+			return false
+		}
+	}
+	return true
 }
 
 // Detection returns what was observed about the crash of member i.

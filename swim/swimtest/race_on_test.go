@@ -1,0 +1,5 @@
+//go:build race
+
+package swimtest
+
+const raceEnabled = true
