@@ -348,6 +348,9 @@ func (n *Node) flush() {
 	for i := range out.Events {
 		n.emit(&out.Events[i])
 	}
+	for _, p := range out.Probes {
+		n.probeMetrics(p)
+	}
 	for _, r := range out.ProbeResults {
 		if ch, ok := n.waiters[r.Token]; ok {
 			ch <- r // buffered, one result per token
@@ -385,6 +388,26 @@ func (n *Node) sendDatagram(d *swim.Datagram, now time.Time) {
 		for i := range d.Msgs {
 			n.met.MessageSent(d.Msgs[i].Kind.String(), codec.MessageSize(&d.Msgs[i]))
 		}
+	}
+}
+
+// probeMetrics records how a periodic probe ended.
+func (n *Node) probeMetrics(p swim.ProbeOutcome) {
+	if n.met == nil {
+		return
+	}
+	switch p.Result {
+	case swim.ProbeDirect:
+		n.met.Probe(metrics.ProbeAck)
+		n.met.RTT(metrics.PathDirect, p.RTT)
+	case swim.ProbeIndirect:
+		n.met.Probe(metrics.ProbeIndirectAck)
+		n.met.RTT(metrics.PathIndirect, p.RTT)
+	case swim.ProbeFailed:
+		n.met.Probe(metrics.ProbeFailed)
+	}
+	for range p.Nacks {
+		n.met.Nack()
 	}
 }
 

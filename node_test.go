@@ -300,6 +300,31 @@ func TestProbeAndAddMember(t *testing.T) {
 	waitFor(t, 10*time.Second, "node-2 to learn node-0", func() bool { return stateIn(c.nodes[2], "node-0") == "alive" })
 }
 
+// TestMetricsFlow: a running cluster emits the probe, RTT, member and
+// message metrics that docs/metrics.md promises.
+func TestMetricsFlow(t *testing.T) {
+	sink := metrics.NewInmem()
+	c := newMemCluster(t, 0)
+	c.add("node-0", WithMetrics(sink))
+	c.add("node-1")
+	c.add("node-2")
+	c.joinAll()
+	c.everyoneSees(c.nodes, names(c.nodes), StateAlive, 10*time.Second)
+	waitFor(t, 10*time.Second, "probe, RTT and member metrics", func() bool {
+		acks, _ := sink.Counter(metrics.Probes, metrics.Label{Name: metrics.LabelResult, Value: string(metrics.ProbeAck)})
+		rtts, _, _, _ := sink.Samples(metrics.ProbeRTT, metrics.Label{Name: metrics.LabelPath, Value: string(metrics.PathDirect)})
+		alive, ok := sink.Gauge(metrics.Members, metrics.Label{Name: metrics.LabelState, Value: metrics.StateAlive})
+		pings, _ := sink.Counter(metrics.MessagesSent, metrics.Label{Name: metrics.LabelType, Value: "ping"})
+		return acks >= 2 && rtts >= 2 && ok && alive == 3 && pings >= 2
+	})
+	c.nodes[2].Shutdown()
+	waitFor(t, 20*time.Second, "a failed probe and a death to be counted", func() bool {
+		failed, _ := sink.Counter(metrics.Probes, metrics.Label{Name: metrics.LabelResult, Value: string(metrics.ProbeFailed)})
+		deaths, _ := sink.Counter(metrics.Deaths)
+		return failed >= 1 && deaths >= 1
+	})
+}
+
 func TestWrongKeyAndLabelRejected(t *testing.T) {
 	sink := metrics.NewInmem()
 	c := newMemCluster(t, 1, WithMetrics(sink))

@@ -529,6 +529,7 @@ func (c *Core) Advance() {
 	c.out.Datagrams = reuse(c.out.Datagrams)
 	c.out.PushPulls = reuse(c.out.PushPulls)
 	c.out.ProbeResults = reuse(c.out.ProbeResults)
+	c.out.Probes = reuse(c.out.Probes)
 	c.arena = reuse(c.arena)
 }
 

@@ -168,6 +168,9 @@ func TestProbeSuccessAndFailure(t *testing.T) {
 	c.Advance()
 	// An ack from the target ends the probe: no ping-req follows.
 	c.Step(now.Add(time.Millisecond), d.To, []Message{{Kind: KindAck, Seq: ping.Seq, From: ping.Name}})
+	if got := c.Ready().Probes; len(got) != 1 || got[0] != (ProbeOutcome{Name: ping.Name, Result: ProbeDirect, RTT: time.Millisecond}) {
+		t.Fatalf("probe outcome after a direct ack = %+v", got)
+	}
 	c.Advance()
 	c.Tick(now.Add(600 * time.Millisecond))
 	for _, d := range c.Ready().Datagrams {
@@ -203,6 +206,9 @@ func TestProbeSuccessAndFailure(t *testing.T) {
 	c.Tick(end)
 	if eventsOf(c.Ready(), EventSuspected, ping.Name) != 1 {
 		t.Fatalf("no Suspected event for %s after a failed probe: %+v", ping.Name, c.Ready().Events)
+	}
+	if got := c.Ready().Probes; len(got) != 1 || got[0] != (ProbeOutcome{Name: ping.Name, Result: ProbeFailed}) {
+		t.Fatalf("probe outcome after no ack = %+v", got)
 	}
 	if c.Count(CountProbeFailures) != 1 || c.Health() != 3 {
 		t.Fatalf("probe failures %d health %d, want 1 and 3 (three missing nacks)", c.Count(CountProbeFailures), c.Health())
@@ -244,6 +250,9 @@ func TestNacksSpareHealth(t *testing.T) {
 	c.Tick(c.NextDeadline())
 	if c.Health() != 0 {
 		t.Fatalf("health %d after a failed probe with all nacks, want 0", c.Health())
+	}
+	if got := c.Ready().Probes; len(got) != 1 || got[0].Result != ProbeFailed || got[0].Nacks != len(helpers) {
+		t.Fatalf("probe outcome with %d nacks = %+v", len(helpers), got)
 	}
 	if c.Count(CountWrongSender) != 1 {
 		t.Fatalf("wrong-sender count %d, want 1", c.Count(CountWrongSender))

@@ -101,6 +101,46 @@ type ProbeResult struct {
 	RTT time.Duration
 }
 
+// ProbeResultKind is how a periodic probe ended.
+type ProbeResultKind uint8
+
+// The ways a periodic probe ends (SWIM §3.1).
+const (
+	// ProbeDirect: the target acked our ping.
+	ProbeDirect ProbeResultKind = iota + 1
+	// ProbeIndirect: a helper relayed the target's ack to our ping-req.
+	ProbeIndirect
+	// ProbeFailed: no ack came by any path within the protocol period.
+	ProbeFailed
+)
+
+// String returns "direct", "indirect" or "failed".
+func (k ProbeResultKind) String() string {
+	switch k {
+	case ProbeDirect:
+		return "direct"
+	case ProbeIndirect:
+		return "indirect"
+	case ProbeFailed:
+		return "failed"
+	}
+	return fmt.Sprintf("probe(%d)", uint8(k))
+}
+
+// ProbeOutcome reports how one periodic probe of a member ended, for
+// metrics: the probe itself already had its effect on the view.
+type ProbeOutcome struct {
+	// Name is the probed member.
+	Name string
+	// Result says by which path the ack came, or that none did.
+	Result ProbeResultKind
+	// RTT is the time from our ping to the ack (zero when failed).
+	RTT time.Duration
+	// Nacks is how many helpers reported that their own ping timed out
+	// (Lifeguard §4.3).
+	Nacks int
+}
+
 // Output is what the core wants done. It is filled by Step, Tick and the
 // other inputs, and read through Ready. All slices point into buffers the
 // core reuses after Advance: copy what must outlive that.
@@ -109,11 +149,13 @@ type Output struct {
 	PushPulls    []PushPull
 	Events       []Event
 	ProbeResults []ProbeResult
+	// Probes reports how periodic probes ended, for metrics.
+	Probes []ProbeOutcome
 }
 
 // Empty reports whether there is nothing to do.
 func (o *Output) Empty() bool {
-	return len(o.Datagrams) == 0 && len(o.PushPulls) == 0 && len(o.Events) == 0 && len(o.ProbeResults) == 0
+	return len(o.Datagrams) == 0 && len(o.PushPulls) == 0 && len(o.Events) == 0 && len(o.ProbeResults) == 0 && len(o.Probes) == 0
 }
 
 // Counter names a count the core keeps: of rejected or ignored input by

@@ -382,10 +382,13 @@ func (c *Core) handleAck(from netip.AddrPort, p *Message) {
 			c.count[CountWrongSender]++
 			return
 		}
+		result := ProbeIndirect
 		if from == t.addr {
+			result = ProbeDirect
 			c.sampleRTT(c.now - pr.start)
 			c.repair(p.Digest, from, t)
 		}
+		c.out.Probes = append(c.out.Probes, ProbeOutcome{Name: t.name, Result: result, RTT: timeDur(c.now - pr.start), Nacks: pr.nacks})
 		pr.active = false
 		c.addHealth(-1) // Lifeguard §4.1: a successful probe
 		return

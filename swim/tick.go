@@ -127,6 +127,9 @@ func (c *Core) probeFailed() {
 	}
 	t := pr.target
 	pr.target = nil
+	if t != nil {
+		c.out.Probes = append(c.out.Probes, ProbeOutcome{Name: t.name, Result: ProbeFailed, Nacks: pr.nacks})
+	}
 	if t == nil || c.members[t.name] != t || !t.live() || c.leaving {
 		return // the target changed under us: a stale probe
 	}
