@@ -20,7 +20,9 @@
 //
 // While it runs, the agent reads commands from stdin, one per line:
 // "members" prints {"event":"members","members":[...]} with the node's
-// current view, and "payload TEXT" replaces the node's payload.
+// current view, "payload TEXT" replaces the node's payload, and "add ADDR"
+// probes ADDR to add it as a member, then prints {"event":"add",...} with
+// an error if it did not answer.
 package main
 
 import (
@@ -315,8 +317,19 @@ func commands(node *membership.Node, stdin io.Reader, out *printer, log *slog.Lo
 			if err := node.SetPayload([]byte(arg)); err != nil {
 				out.print(line{Event: "payload", Error: err.Error()})
 			}
+		case "add":
+			// AddMember probes the address; its ack brings it into our
+			// view. The probe is bounded by the node's own timeouts.
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			err := node.AddMember(ctx, arg)
+			cancel()
+			l := line{Event: "add", member: member{Addr: arg}}
+			if err != nil {
+				l.Error = err.Error()
+			}
+			out.print(l)
 		default:
-			log.Warn("unknown command: want members or payload TEXT", "command", cmd)
+			log.Warn("unknown command: want members, payload TEXT or add ADDR", "command", cmd)
 		}
 	}
 }
