@@ -198,3 +198,21 @@ func TestSplitSeeds(t *testing.T) {
 		t.Error("empty -join gives seeds")
 	}
 }
+
+// The JSON line the agent prints for one event.
+func Example_eventLine() {
+	l := eventLine(membership.Event{
+		Kind: membership.EventJoined,
+		Member: membership.Member{
+			Name:        "node-1",
+			Addr:        netip.MustParseAddrPort("127.0.0.1:7946"),
+			State:       membership.StateAlive,
+			Incarnation: 7,
+			Payload:     []byte("role=api"),
+		},
+	})
+	l.Time = "2026-01-02T03:04:05Z" // print sets the current time
+	json.NewEncoder(os.Stdout).Encode(l)
+	// Output:
+	// {"time":"2026-01-02T03:04:05Z","event":"joined","name":"node-1","addr":"127.0.0.1:7946","state":"alive","incarnation":7,"payload":"role=api"}
+}
