@@ -107,9 +107,16 @@ func agentBin(t *testing.T) string {
 	return bin
 }
 
-// start runs the agent with args, reads its JSON lines into the hub and
-// waits for its ready line. The process is killed in t.Cleanup.
+// start runs the agent on 127.0.0.1, port 0, with ProfileLocal and args,
+// reads its JSON lines into the hub and waits for its ready line. The
+// process is killed in t.Cleanup.
 func start(t *testing.T, h *hub, bin, name string, args ...string) *proc {
+	t.Helper()
+	return startIn(t, h, "", bin, name, "127.0.0.1:0", args...)
+}
+
+// startIn is start in network namespace ns (none if empty), bound to bind.
+func startIn(t *testing.T, h *hub, ns, bin, name, bind string, args ...string) *proc {
 	t.Helper()
 	p := &proc{t: t, hub: h, name: name, errLog: filepath.Join(t.TempDir(), name+".stderr")}
 	errFile, err := os.Create(p.errLog)
@@ -117,7 +124,13 @@ func start(t *testing.T, h *hub, bin, name string, args ...string) *proc {
 		t.Fatal(err)
 	}
 	defer errFile.Close() // the child holds its own descriptor
-	p.cmd = exec.Command(bin, append([]string{"-name", name, "-bind", "127.0.0.1:0", "-profile", "local"}, args...)...)
+	argv := append([]string{bin, "-name", name, "-bind", bind, "-profile", "local"}, args...)
+	if ns != "" {
+		// ip netns exec execs the agent in place: the process we signal
+		// is the agent itself.
+		argv = append([]string{"ip", "netns", "exec", ns}, argv...)
+	}
+	p.cmd = exec.Command(argv[0], argv[1:]...)
 	p.cmd.Stderr = errFile
 	stdout, err := p.cmd.StdoutPipe()
 	if err != nil {
