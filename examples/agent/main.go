@@ -246,21 +246,35 @@ func agent(o *options, stdin io.Reader, stdout, stderr io.Writer, sigs <-chan os
 	}()
 	go commands(node, stdin, out, log)
 
+	var sig os.Signal
 	if seeds := splitSeeds(o.join); len(seeds) > 0 {
+		// A signal while joining cuts the join short.
 		ctx, cancel := context.WithTimeout(context.Background(), o.joinTimeout)
-		n, err := node.Join(ctx, seeds...)
-		cancel()
-		l := line{Event: "join", Answered: n}
-		if err != nil {
-			// The node keeps running: a member that cannot reach any seed
-			// now can still be reached by others later.
-			l.Error = err.Error()
-			log.Error("join failed", "seeds", seeds, "err", err)
+		joined := make(chan line, 1)
+		go func() {
+			n, err := node.Join(ctx, seeds...)
+			l := line{Event: "join", Answered: n}
+			if err != nil {
+				// The node keeps running: a member that cannot reach any
+				// seed now can still be reached by others later.
+				l.Error = err.Error()
+				log.Error("join failed", "seeds", seeds, "err", err)
+			}
+			joined <- l
+		}()
+		select {
+		case l := <-joined:
+			out.print(l)
+		case sig = <-sigs:
+			cancel()
+			out.print(<-joined)
 		}
-		out.print(l)
+		cancel()
 	}
 
-	sig := <-sigs
+	if sig == nil {
+		sig = <-sigs
+	}
 	log.Info("leaving", "signal", sig.String(), "timeout", o.leaveTimeout)
 	ctx, cancel := context.WithTimeout(context.Background(), o.leaveTimeout)
 	go func() {

@@ -6,9 +6,11 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"io"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -215,4 +217,59 @@ func Example_eventLine() {
 	json.NewEncoder(os.Stdout).Encode(l)
 	// Output:
 	// {"time":"2026-01-02T03:04:05Z","event":"joined","name":"node-1","addr":"127.0.0.1:7946","state":"alive","incarnation":7,"payload":"role=api"}
+}
+
+// TestSignalCutsJoinShort: a signal while a seed holds the join open ends
+// the join at once, and the agent still leaves and exits 0.
+func TestSignalCutsJoinShort(t *testing.T) {
+	// A "seed" that accepts TCP connections and never answers.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+		}
+	}()
+	outR, outW := io.Pipe()
+	sigs := make(chan os.Signal, 1)
+	exit := make(chan int, 1)
+	go func() {
+		code := run([]string{"-plaintext", "-name", "joiner", "-profile", "local", "-log-level", "error",
+			"-join", ln.Addr().String(), "-join-timeout", "1h"}, nil, outW, io.Discard, sigs)
+		outW.Close()
+		exit <- code
+	}()
+	sc := bufio.NewScanner(outR)
+	var events []string
+	for sc.Scan() {
+		var l line
+		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
+			t.Fatal(err)
+		}
+		events = append(events, l.Event)
+		if l.Event == "ready" {
+			sigs <- syscall.SIGINT
+		}
+		if l.Event == "join" && l.Error == "" {
+			t.Errorf("join through a silent seed succeeded: %+v", l)
+		}
+	}
+	select {
+	case code := <-exit:
+		if code != 0 {
+			t.Errorf("exit %d", code)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the agent did not exit after the signal")
+	}
+	if want := []string{"ready", "join", "leave", "shutdown"}; !slices.Equal(events, want) {
+		t.Errorf("lines %v, want %v", events, want)
+	}
 }
