@@ -101,13 +101,26 @@ func TestPartitionNetns(t *testing.T) {
 		})
 	}
 
+	// While split, each half kept its own members alive. After the heal,
+	// a member may briefly be reported failed by its own side: the other
+	// half's "dead" rumours about it are still being gossiped, and a dead
+	// message is authoritative (SWIM §4.2) until the member refutes it.
+	// That is logged, not failed on.
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for _, side := range [][]*proc{sideA, sideB} {
 		for _, p := range side {
 			for _, q := range side {
-				if r := p.eventAbout("failed", q.name, time.Time{}); r != nil {
-					t.Errorf("%s reported %s, on its own side of the partition, failed", p.name, q.name)
+				for i := range p.records {
+					r := &p.records[i]
+					if r.Event != "failed" || r.Name != q.name {
+						continue
+					}
+					if r.read.Before(at) {
+						t.Errorf("%s reported %s, on its own side of the partition, failed while split", p.name, q.name)
+					} else {
+						t.Logf("after the heal, %s reported %s (its own side) failed %v after the heal, from the other half's rumours", p.name, q.name, r.Time.Sub(at).Round(time.Millisecond))
+					}
 				}
 			}
 		}
