@@ -1,3 +1,29 @@
 // Package integration holds multi-process and multi-host tests: real
 // binaries, real UDP and TCP, with members killed, paused and partitioned.
+//
+// The tests build examples/agent (without the race detector, which affects
+// only the test binary) and run it as separate processes with ProfileLocal,
+// reading each agent's JSON event lines into one synchronized log and
+// waiting on conditions over it with deadlines. They use loopback only.
+//
+//	go test ./integration/            # TestAgents: five agents on 127.0.0.1
+//	go test -short ./integration/     # skips them
+//
+// TestAgents joins five agents and then, on the same cluster: kill -9 of
+// one (every survivor reports it failed), SIGSTOP of one past the suspicion
+// timeout and SIGCONT (failed, then alive again at a higher incarnation
+// everywhere), SIGTERM of one (reported left, never failed; exit 0), the
+// killed one restarted under its name on a new port (back everywhere), and
+// all along two outsiders, one with another key and one with another label,
+// that no member ever reports. It logs the detection times it measured
+// (go test -v).
+//
+// TestPartitionNetns runs only with MEMBERSHIP_NETNS=1, as root, on Linux:
+// it creates a network namespace of its own, runs four agents on
+// 127.0.0.1–127.0.0.4 inside it, splits them in halves with iptables rules
+// inside the namespace (so nothing outside it is touched), checks that each
+// half reports the other failed, heals the split and checks that everyone
+// is alive everywhere again; the namespace is deleted at the end.
+//
+//	sudo MEMBERSHIP_NETNS=1 go test -run Netns -v ./integration/
 package integration

@@ -1,0 +1,407 @@
+// Command agent runs one membership node and prints what it sees as JSON
+// lines on stdout, one object per line. The integration tests drive it as a
+// real process; it is also a small tool to try a cluster by hand.
+//
+// Make a key file once and share it with every member:
+//
+//	go run ./examples/agent -keygen -keyfile cluster.key
+//
+// Then start members, each on its own port, joining any running one:
+//
+//	go run ./examples/agent -name a -bind 127.0.0.1:7946 -keyfile cluster.key -profile local
+//	go run ./examples/agent -name b -bind 127.0.0.1:7947 -keyfile cluster.key -profile local -join 127.0.0.1:7946
+//
+// The first line is {"event":"ready",...} with the address others reach the
+// node at (the real port when bound to port 0). Every membership event
+// follows as one line: time, event (joined, updated, suspected, alive,
+// failed, left), name, addr, state, incarnation and payload. On SIGINT or
+// SIGTERM the agent leaves gracefully (bounded by -leave-timeout; a second
+// signal cuts it short) and shuts down; it exits non-zero on any error.
+//
+// While it runs, the agent reads commands from stdin, one per line:
+// "members" prints {"event":"members","members":[...]} with the node's
+// current view, "payload TEXT" replaces the node's payload, and "add ADDR"
+// probes ADDR to add it as a member, then prints {"event":"add",...} with
+// an error if it did not answer.
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+	"unicode/utf8"
+
+	"github.com/meshward/membership"
+	"github.com/meshward/membership/keyring"
+	"github.com/meshward/membership/metrics"
+)
+
+func main() {
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr, sigs))
+}
+
+// options are the agent's flags.
+type options struct {
+	name         string
+	bind         string
+	advertise    string
+	join         string
+	keyfile      string
+	plaintext    bool
+	label        string
+	statsd       string
+	profile      string
+	payload      string
+	keygen       bool
+	suite        string
+	leaveTimeout time.Duration
+	joinTimeout  time.Duration
+	logLevel     string
+}
+
+func parseFlags(args []string, stderr io.Writer) (*options, error) {
+	var o options
+	fs := flag.NewFlagSet("agent", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&o.name, "name", "", "member name, unique in the cluster (default: the host name)")
+	fs.StringVar(&o.bind, "bind", "127.0.0.1:0", "address to bind UDP and TCP: ip:port or a go-sockaddr template; port 0 picks a free port")
+	fs.StringVar(&o.advertise, "advertise", "", "address others reach this node at (default: the bound address)")
+	fs.StringVar(&o.join, "join", "", "comma-separated seed addresses to join")
+	fs.StringVar(&o.keyfile, "keyfile", "", "keyring file (keyring.Load format); with -keygen, the file to write")
+	fs.BoolVar(&o.plaintext, "plaintext", false, "run without encryption, on purpose (instead of -keyfile)")
+	fs.StringVar(&o.label, "label", "", "cluster label, authenticated in every datagram")
+	fs.StringVar(&o.statsd, "statsd", "", "send metrics to this statsd host:port (UDP)")
+	fs.StringVar(&o.profile, "profile", "lan", "protocol timings: lan, wan or local")
+	fs.StringVar(&o.payload, "payload", "", "this member's payload")
+	fs.BoolVar(&o.keygen, "keygen", false, "print a new base64 key and exit; with -keyfile, write a key file instead")
+	fs.StringVar(&o.suite, "suite", keyring.XChaCha20Poly1305.String(), "cipher suite of -keygen: xchacha20-poly1305 or aes-gcm")
+	fs.DurationVar(&o.leaveTimeout, "leave-timeout", 5*time.Second, "how long a graceful leave may take on SIGINT/SIGTERM")
+	fs.DurationVar(&o.joinTimeout, "join-timeout", 10*time.Second, "how long joining the seeds may take")
+	fs.StringVar(&o.logLevel, "log-level", "info", "stderr log level: debug, info, warn or error")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	return &o, nil
+}
+
+// run is the whole program, with its environment passed in so that tests
+// can drive it. It returns the exit code.
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer, sigs <-chan os.Signal) int {
+	o, err := parseFlags(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "agent: %v\n", err)
+		return 2
+	}
+	if o.keygen {
+		if err := keygen(o, stdout, stderr); err != nil {
+			fmt.Fprintf(stderr, "agent: keygen: %v\n", err)
+			return 1
+		}
+		return 0
+	}
+	if err := agent(o, stdin, stdout, stderr, sigs); err != nil {
+		fmt.Fprintf(stderr, "agent: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+// keygen prints a new key, or writes it as a key file.
+func keygen(o *options, stdout, stderr io.Writer) error {
+	suite, err := keyring.ParseSuite(o.suite)
+	if err != nil {
+		return err
+	}
+	key, err := keyring.Generate(suite)
+	if err != nil {
+		return err
+	}
+	if o.keyfile == "" {
+		_, err := fmt.Fprintln(stdout, base64.StdEncoding.EncodeToString(key))
+		return err
+	}
+	ring, err := keyring.New(key, keyring.WithSuite(suite))
+	if err != nil {
+		return err
+	}
+	if err := ring.Save(o.keyfile); err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "agent: wrote a %s key (fingerprint %x) to %s\n", suite, keyring.Fingerprint(key), o.keyfile)
+	return nil
+}
+
+func parseProfile(s string) (membership.Profile, error) {
+	for _, p := range []membership.Profile{membership.ProfileLAN, membership.ProfileWAN, membership.ProfileLocal} {
+		if s == p.String() {
+			return p, nil
+		}
+	}
+	return 0, fmt.Errorf("-profile %q: want lan, wan or local", s)
+}
+
+// nodeOptions turns the flags into membership options. The returned closer
+// stops the statsd sink, if any.
+func nodeOptions(o *options, log *slog.Logger) ([]membership.Option, func(), error) {
+	profile, err := parseProfile(o.profile)
+	if err != nil {
+		return nil, nil, err
+	}
+	opts := []membership.Option{
+		membership.WithBindAddr(o.bind),
+		membership.WithProfile(profile),
+		membership.WithLogger(log),
+		membership.WithLabel(o.label),
+	}
+	if o.name != "" {
+		opts = append(opts, membership.WithName(o.name))
+	}
+	if o.advertise != "" {
+		opts = append(opts, membership.WithAdvertiseAddr(o.advertise))
+	}
+	if o.payload != "" {
+		opts = append(opts, membership.WithPayload([]byte(o.payload)))
+	}
+	switch {
+	case o.keyfile != "" && o.plaintext:
+		return nil, nil, errors.New("-keyfile and -plaintext contradict each other")
+	case o.keyfile != "":
+		ring, err := keyring.Load(o.keyfile)
+		if err != nil {
+			return nil, nil, err
+		}
+		opts = append(opts, membership.WithKeyring(ring))
+	case o.plaintext:
+		opts = append(opts, membership.WithoutEncryption())
+	default:
+		return nil, nil, errors.New("no -keyfile: pass one (make it with -keygen -keyfile PATH), or -plaintext to run unencrypted on purpose")
+	}
+	closer := func() {}
+	if o.statsd != "" {
+		sink, err := metrics.NewStatsd(o.statsd)
+		if err != nil {
+			return nil, nil, fmt.Errorf("-statsd: %w", err)
+		}
+		opts = append(opts, membership.WithMetrics(sink))
+		closer = sink.Shutdown
+	}
+	return opts, closer, nil
+}
+
+func parseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return 0, fmt.Errorf("-log-level %q: want debug, info, warn or error", s)
+	}
+	return l, nil
+}
+
+// agent runs the node until a signal, then leaves and shuts down.
+func agent(o *options, stdin io.Reader, stdout, stderr io.Writer, sigs <-chan os.Signal) error {
+	level, err := parseLevel(o.logLevel)
+	if err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	opts, closeMetrics, err := nodeOptions(o, log)
+	if err != nil {
+		return err
+	}
+	defer closeMetrics()
+	node, err := membership.New(opts...)
+	if err != nil {
+		return err
+	}
+	out := newPrinter(stdout)
+	me := node.Myself()
+	out.print(line{Event: "ready", member: memberOf(me)})
+
+	// Events are printed by one goroutine until Shutdown closes the channel.
+	eventsDone := make(chan struct{})
+	go func() {
+		defer close(eventsDone)
+		for ev := range node.Events() {
+			out.print(eventLine(ev))
+		}
+	}()
+	go commands(node, stdin, out, log)
+
+	var sig os.Signal
+	if seeds := splitSeeds(o.join); len(seeds) > 0 {
+		// A signal while joining cuts the join short.
+		ctx, cancel := context.WithTimeout(context.Background(), o.joinTimeout)
+		joined := make(chan line, 1)
+		go func() {
+			n, err := node.Join(ctx, seeds...)
+			l := line{Event: "join", Answered: n}
+			if err != nil {
+				// The node keeps running: a member that cannot reach any
+				// seed now can still be reached by others later.
+				l.Error = err.Error()
+				log.Error("join failed", "seeds", seeds, "err", err)
+			}
+			joined <- l
+		}()
+		select {
+		case l := <-joined:
+			out.print(l)
+		case sig = <-sigs:
+			cancel()
+			out.print(<-joined)
+		}
+		cancel()
+	}
+
+	if sig == nil {
+		sig = <-sigs
+	}
+	log.Info("leaving", "signal", sig.String(), "timeout", o.leaveTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), o.leaveTimeout)
+	go func() {
+		select {
+		case <-sigs: // a second signal: stop waiting
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	leaveErr := node.Leave(ctx)
+	cancel()
+	l := line{Event: "leave"}
+	if leaveErr != nil {
+		l.Error = leaveErr.Error()
+		log.Warn("graceful leave incomplete", "err", leaveErr)
+	}
+	out.print(l)
+	shutdownErr := node.Shutdown()
+	<-eventsDone
+	out.print(line{Event: "shutdown"})
+	if shutdownErr != nil {
+		return fmt.Errorf("shutdown: %w", shutdownErr)
+	}
+	return nil
+}
+
+func splitSeeds(s string) []string {
+	var seeds []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			seeds = append(seeds, f)
+		}
+	}
+	return seeds
+}
+
+// commands serves stdin commands until stdin ends.
+func commands(node *membership.Node, stdin io.Reader, out *printer, log *slog.Logger) {
+	if stdin == nil {
+		return
+	}
+	sc := bufio.NewScanner(stdin)
+	for sc.Scan() {
+		cmd, arg, _ := strings.Cut(strings.TrimSpace(sc.Text()), " ")
+		switch cmd {
+		case "":
+		case "members":
+			var ms []member
+			for _, m := range node.Members() {
+				ms = append(ms, memberOf(m))
+			}
+			out.print(line{Event: "members", Members: ms})
+		case "payload":
+			if err := node.SetPayload([]byte(arg)); err != nil {
+				out.print(line{Event: "payload", Error: err.Error()})
+			}
+		case "add":
+			// AddMember probes the address; its ack brings it into our
+			// view. The probe is bounded by the node's own timeouts.
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			err := node.AddMember(ctx, arg)
+			cancel()
+			l := line{Event: "add", member: member{Addr: arg}}
+			if err != nil {
+				l.Error = err.Error()
+			}
+			out.print(l)
+		default:
+			log.Warn("unknown command: want members, payload TEXT or add ADDR", "command", cmd)
+		}
+	}
+}
+
+// line is one JSON line of output. Fields are omitted when they do not
+// apply to the kind of line.
+type line struct {
+	Time  string `json:"time"`
+	Event string `json:"event"`
+	member
+	Answered int      `json:"answered,omitempty"`
+	Error    string   `json:"error,omitempty"`
+	Members  []member `json:"members,omitempty"`
+}
+
+// member is a member as printed. The payload is printed as text when it is
+// valid UTF-8, else in base64 as payload_base64.
+type member struct {
+	Name          string `json:"name,omitempty"`
+	Addr          string `json:"addr,omitempty"`
+	State         string `json:"state,omitempty"`
+	Incarnation   uint64 `json:"incarnation,omitempty"`
+	Payload       string `json:"payload,omitempty"`
+	PayloadBase64 string `json:"payload_base64,omitempty"`
+}
+
+func memberOf(m membership.Member) member {
+	pm := member{
+		Name:        m.Name,
+		Addr:        m.Addr.String(),
+		State:       m.State.String(),
+		Incarnation: m.Incarnation,
+	}
+	if utf8.Valid(m.Payload) {
+		pm.Payload = string(m.Payload)
+	} else {
+		pm.PayloadBase64 = base64.StdEncoding.EncodeToString(m.Payload)
+	}
+	return pm
+}
+
+func eventLine(ev membership.Event) line {
+	return line{Event: ev.Kind.String(), member: memberOf(ev.Member)}
+}
+
+// printer writes whole lines to stdout, one at a time.
+type printer struct {
+	mu  sync.Mutex
+	enc *json.Encoder
+}
+
+func newPrinter(w io.Writer) *printer { return &printer{enc: json.NewEncoder(w)} }
+
+func (p *printer) print(l line) {
+	l.Time = time.Now().UTC().Format(time.RFC3339Nano)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	// Encode writes the line with a single Write, so a reader never sees
+	// half a line; an error (stdout closed) leaves nothing to report to.
+	_ = p.enc.Encode(l)
+}
