@@ -32,7 +32,7 @@ var (
 	// ErrShutdown: the node was shut down.
 	ErrShutdown = errors.New("membership: node is shut down")
 	// ErrNoAck: a probe got no ack in time.
-	ErrNoAck = errors.New("membership: no ack")
+	ErrNoAck = errors.New("no ack within a protocol period")
 	// ErrNoSeed: Join reached none of the seeds.
 	ErrNoSeed = errors.New("membership: no seed answered")
 )

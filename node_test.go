@@ -331,8 +331,8 @@ func TestWrongKeyAndLabelRejected(t *testing.T) {
 	other := c.add("intruder", WithKeyring(newRing(t, bytes.Repeat([]byte{9}, 32))))
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
-	if _, err := other.Join(ctx, c.nodes[0].Myself().Addr.String()); !errors.Is(err, ErrNoSeed) {
-		t.Fatalf("Join with the wrong key: %v", err)
+	if _, err := other.Join(ctx, c.nodes[0].Myself().Addr.String()); !errors.Is(err, ErrNoSeed) || !strings.Contains(err.Error(), "same key and label?") {
+		t.Fatalf("Join with the wrong key: %v, want ErrNoSeed with a hint about the key", err)
 	}
 	if _, err := other.Probe(ctx, c.nodes[0].Myself().Addr.String()); !errors.Is(err, ErrNoAck) {
 		t.Fatalf("Probe with the wrong key: %v", err)

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/meshward/membership/codec"
@@ -215,11 +216,11 @@ func (n *Node) pushPull(ctx context.Context, addr netip.AddrPort, join bool) (er
 	n.do(func() { ours = n.core.Snapshot() })
 	ours.Join = join
 	if err := n.writeSnapshot(st, &ours); err != nil {
-		return n.ctxErr(ctx, err)
+		return n.ctxErr(ctx, hintRefused(err))
 	}
 	peer, err := n.readSnapshot(st, nil)
 	if err != nil {
-		return n.ctxErr(ctx, err)
+		return n.ctxErr(ctx, hintRefused(err))
 	}
 	n.do(func() { err = n.core.Merge(time.Now(), &peer) })
 	return err
@@ -295,4 +296,15 @@ func (n *Node) readSnapshot(st *envelope.Stream, onAuth func()) (swim.Snapshot, 
 func isOpenError(err error) bool {
 	var oe *keyring.OpenError
 	return errors.As(err, &oe) || errors.Is(err, envelope.ErrNotPlaintext)
+}
+
+// hintRefused explains the usual reason a peer hangs up on us mid-exchange:
+// it could not open our records, and it cannot say so without telling an
+// unauthenticated stranger.
+func hintRefused(err error) error {
+	if errors.Is(err, envelope.ErrTruncated) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrClosedPipe) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) {
+		return fmt.Errorf("%w (the peer closed the stream before answering: does it have the same key and label?)", err)
+	}
+	return err
 }

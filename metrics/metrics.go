@@ -313,7 +313,9 @@ func (m *Metrics) TransportDrop(r TransportDropReason, n uint64) {
 }
 
 // NewStatsd returns a go-metrics statsd sink that sends to addr ("host:port",
-// UDP) every 100ms. Call its Shutdown method to stop it. It fails only for an
+// UDP) every 100ms. Call its Shutdown method to stop it, after every node
+// that writes to it has shut down: go-metrics' sink panics when written to
+// after Shutdown, and drops what it buffered. It fails only for an
 // address that is not host:port; an unreachable statsd loses metrics, never
 // blocks the caller.
 func NewStatsd(addr string) (*gometrics.StatsdSink, error) {
