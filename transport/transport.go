@@ -90,7 +90,9 @@ type Transport interface {
 	// It is closed by Close; streams still queued then are closed.
 	Streams() <-chan net.Conn
 
-	// Stats returns the transport's counters so far.
+	// Stats returns the transport's counters so far. A datagram or stream
+	// is counted just after it is handed over, so the counters may trail
+	// what a reader already received by a moment.
 	Stats() Stats
 
 	// Close stops the transport: it closes the sockets, unblocks readers,
