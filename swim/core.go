@@ -61,6 +61,15 @@ type Core struct {
 
 	health         int
 	suspectedUntil int64
+	accusedHealth  int64 // when an accusation last cost us a health point
+
+	// Step's datagram source, for tellStale; invalid outside Step.
+	stepFrom netip.AddrPort
+	// Whether the update being learnt speaks for its subject (see learn).
+	fromSubject bool
+	// A window of one probe interval and the tellStale datagrams sent in it.
+	staleWindow int64
+	staleSent   int
 
 	seq       uint32
 	probe     probeState
@@ -142,15 +151,17 @@ func New(cfg Config, self Member, rng *rand.Rand, now time.Time) (*Core, error) 
 		return nil, fmt.Errorf("swim: incarnation above MaxIncarnation")
 	}
 	c := &Core{
-		cfg:        cfg,
-		rng:        rng,
-		t0:         now,
-		size:       cfg.MessageSize,
-		members:    make(map[string]*member),
-		ackTimeout: int64(cfg.AckTimeout),
-		lastRepair: longAgo,
-		seq:        rng.Uint32(),
-		nextToken:  1,
+		cfg:           cfg,
+		rng:           rng,
+		t0:            now,
+		size:          cfg.MessageSize,
+		members:       make(map[string]*member),
+		ackTimeout:    int64(cfg.AckTimeout),
+		lastRepair:    longAgo,
+		accusedHealth: longAgo,
+		staleWindow:   longAgo,
+		seq:           rng.Uint32(),
+		nextToken:     1,
 	}
 	if c.size == nil {
 		c.size = EstimateSize
@@ -167,7 +178,11 @@ func New(cfg Config, self Member, rng *rand.Rand, now time.Time) (*Core, error) 
 	return c, nil
 }
 
-func validAddr(a netip.AddrPort) bool { return a.IsValid() && a.Port() != 0 }
+// validAddr accepts a usable unicast address with a port. A zoned IPv6
+// address is refused: the wire cannot carry the zone.
+func validAddr(a netip.AddrPort) bool {
+	return a.IsValid() && a.Port() != 0 && a.Addr().Zone() == ""
+}
 
 func timeDur(ns int64) time.Duration { return time.Duration(ns) }
 
@@ -771,8 +786,9 @@ func (c *Core) Merge(now time.Time, s *Snapshot) error {
 		return fmt.Errorf("swim: snapshot sender name of %d bytes", len(s.From))
 	}
 	if len(s.Members) > 2*len(c.members)+64 {
-		// A join: size the index once instead of growing it step by step.
-		grown := make(map[string]*member, len(s.Members)+len(c.members))
+		// A join: size the index once instead of growing it step by step,
+		// but never beyond the member cap, whatever the snapshot claims.
+		grown := make(map[string]*member, min(len(s.Members)+len(c.members), c.cfg.MaxMembers))
 		for k, v := range c.members {
 			grown[k] = v
 		}
@@ -794,6 +810,11 @@ func (c *Core) Merge(now time.Time, s *Snapshot) error {
 			c.count[CountMalformed]++
 			continue
 		}
+		// Every entry names where the member lives, whatever its state.
+		if !validAddr(e.Addr) {
+			c.count[CountMalformed]++
+			continue
+		}
 		if !c.validUpdate(&u) {
 			continue
 		}
@@ -810,7 +831,7 @@ func (c *Core) sampleRTT(d int64) {
 	if c.rttN < rttWindow {
 		c.rttN++
 	}
-	if !c.cfg.AdaptiveAckTimeout || c.rttN < 16 || c.rttN%16 != 0 && c.rttPos%16 != 0 {
+	if !c.cfg.AdaptiveAckTimeout || c.rttN < 16 || c.rttPos%16 != 0 {
 		return
 	}
 	// Recompute every 16 samples: p99 of the window plus 10 %, clamped.

@@ -365,13 +365,23 @@ func TestHostileInputIsCounted(t *testing.T) {
 }
 
 func TestIncarnationSaturates(t *testing.T) {
-	c := newTestCore(t, 1, nil)
-	know(t, c, 3)
-	// Someone claims we are alive at the maximum: we cannot go above it.
-	c.Step(t0, testAddr(2), []Message{{Kind: KindAlive, Name: testName(1), Addr: testAddr(7), Incarnation: MaxIncarnation}})
-	if c.Myself().Incarnation != 0 || c.Count(CountBadIncarnation) != 1 {
-		t.Fatalf("inc %d, bad-incarnation count %d; want 0 and 1", c.Myself().Incarnation, c.Count(CountBadIncarnation))
+	cfg := DefaultConfig()
+	c, err := New(cfg, Member{Name: testName(1), Addr: testAddr(1), Incarnation: MaxIncarnation - 5}, rand.New(rand.NewPCG(1, 1)), t0)
+	if err != nil {
+		t.Fatal(err)
 	}
+	know(t, c, 3)
+	// Someone claims we are alive above the maximum: impossible.
+	c.Step(t0, testAddr(2), []Message{{Kind: KindAlive, Name: testName(1), Addr: testAddr(7), Incarnation: MaxIncarnation + 1}})
+	if c.Myself().Incarnation != MaxIncarnation-5 || c.Count(CountBadIncarnation) != 1 {
+		t.Fatalf("inc %d, bad-incarnation count %d; want Max-5 and 1", c.Myself().Incarnation, c.Count(CountBadIncarnation))
+	}
+	// An accusation we could not refute is impossible too.
+	c.Step(t0, testAddr(2), []Message{{Kind: KindSuspect, From: testName(2), Name: testName(1), Incarnation: MaxIncarnation - 1}})
+	if c.Myself().Incarnation != MaxIncarnation-5 || c.Count(CountBadIncarnation) != 2 {
+		t.Fatalf("after an accusation at Max-1: inc %d, bad count %d", c.Myself().Incarnation, c.Count(CountBadIncarnation))
+	}
+	// A claim at Max-1 is refuted at the maximum, where we stop.
 	c.Step(t0, testAddr(2), []Message{{Kind: KindAlive, Name: testName(1), Addr: testAddr(7), Incarnation: MaxIncarnation - 1}})
 	if c.Myself().Incarnation != MaxIncarnation {
 		t.Fatalf("inc %d, want MaxIncarnation", c.Myself().Incarnation)
@@ -454,7 +464,15 @@ func TestStaleAliveIsToldNewerView(t *testing.T) {
 	c.Step(t0, testAddr(2), []Message{{Kind: KindDead, From: testName(2), Name: testName(3), Incarnation: 3}})
 	c.Advance()
 	newAddr := testAddr(33)
+	// Gossip from a third party naming the new address is not answered
+	// there: nobody may aim our datagrams at an address of their choice.
 	c.Step(t0, testAddr(2), []Message{{Kind: KindAlive, Name: testName(3), Addr: newAddr, Incarnation: 0}})
+	if ds := datagramsTo(c.Ready(), newAddr); len(ds) != 0 {
+		t.Fatalf("answered third-party gossip at the address it named: %+v", ds)
+	}
+	c.Advance()
+	// The member itself, from that address, is told.
+	c.Step(t0, newAddr, []Message{{Kind: KindAlive, Name: testName(3), Addr: newAddr, Incarnation: 0}})
 	ds := datagramsTo(c.Ready(), newAddr)
 	if len(ds) != 1 || ds[0].Msgs[0].Kind != KindDead || ds[0].Msgs[0].Incarnation != 3 {
 		t.Fatalf("want our dead@3 view sent to the new address, got %+v", ds)

@@ -171,5 +171,16 @@ const MaxNameLen = 255
 
 // MaxIncarnation is the highest valid incarnation number. Incarnation
 // arithmetic saturates at it instead of wrapping, and a message that carries
-// a higher value (only 1<<64-1 is) is rejected as impossible.
+// a higher value (only 1<<64-1 is) is rejected as impossible. So is an
+// accusation that could not be refuted (at MaxIncarnation or one below),
+// and news that raises a member's incarnation by more than MaxIncarnationJump
+// at once.
 const MaxIncarnation = ^uint64(0) - 1
+
+// MaxIncarnationJump is the largest step by which one message may raise an
+// incarnation we hold (ours or a member's). Members raise theirs one at a
+// time, or, when a restarted member starts from the clock, by the seconds
+// since its previous start: far below 2^32. A larger step comes from a bug or
+// a lie, and accepting it would let one message push a member to the
+// saturation point, where it could no longer refute.
+const MaxIncarnationJump = 1 << 32

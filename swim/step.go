@@ -12,18 +12,28 @@ import (
 // probe. Every message is validated; what is impossible is ignored and
 // counted (see Counter). Step never panics and never retains msgs; it copies
 // any payload it keeps.
+//
+// A datagram carries at most one probe message (SWIM §4.1: a ping, ping-req
+// or ack with gossip piggybacked): further ones are counted as malformed and
+// ignored, so that one datagram never makes us send more than one answer.
 func (c *Core) Step(now time.Time, from netip.AddrPort, msgs []Message) {
 	c.setNow(now)
+	c.stepFrom = from
+	defer func() { c.stepFrom = netip.AddrPort{} }()
 	for i := range msgs {
 		m := &msgs[i]
 		if m.Kind.IsUpdate() && c.validUpdate(m) {
 			c.learn(m, "")
 		}
 	}
+	probed := false
 	for i := range msgs {
 		m := &msgs[i]
 		switch {
+		case m.Kind.IsProbe() && probed:
+			c.count[CountMalformed]++
 		case m.Kind.IsProbe():
+			probed = true
 			if c.validProbe(m) {
 				c.handleProbe(from, m)
 			}
@@ -59,13 +69,23 @@ func (c *Core) validUpdate(u *Message) bool {
 			return false
 		}
 	}
-	// An accusation at the highest incarnation could never be refuted
-	// (incarnations saturate), so it is rejected as impossible.
-	if u.Kind != KindAlive && u.Incarnation == MaxIncarnation {
+	// An accusation we could not refute (our refutation must be higher
+	// and incarnations saturate) is rejected as impossible.
+	if (u.Kind == KindSuspect || u.Kind == KindDead) && u.Incarnation >= MaxIncarnation-1 {
 		c.count[CountBadIncarnation]++
 		return false
 	}
 	return true
+}
+
+// jumpsTooFar reports whether inc raises held by more than one message may
+// (MaxIncarnationJump), and counts it.
+func (c *Core) jumpsTooFar(inc, held uint64) bool {
+	if inc > held && inc-held > MaxIncarnationJump {
+		c.count[CountBadIncarnation]++
+		return true
+	}
+	return false
 }
 
 func (c *Core) validProbe(p *Message) bool {
@@ -97,6 +117,14 @@ func (c *Core) learn(u *Message, peer string) {
 	merge := peer != ""
 	gossip := !merge || u.Name == peer
 	m := c.members[u.Name]
+	if m != nil && c.jumpsTooFar(u.Incarnation, m.inc) {
+		return
+	}
+	// Whether the news speaks for the member itself: its own datagram, or
+	// its own entry in the snapshot it sent us. Only then do we answer at
+	// the address it names (tellStale), so that nobody can aim our answers
+	// at a third party.
+	c.fromSubject = (merge && u.Name == peer) || (!merge && c.stepFrom.IsValid() && c.stepFrom == u.Addr)
 	switch u.Kind {
 	case KindAlive:
 		c.learnAlive(m, u, gossip)
@@ -158,8 +186,11 @@ func (c *Core) learn(u *Message, peer string) {
 		if len(u.Payload) > 0 && !payloadEqual(u.Payload, m.payload) {
 			m.payload = slices.Clone(u.Payload)
 		}
+		wasLeft := m.state == StateLeft
 		c.setState(m, StateLeft, u.Incarnation)
-		c.emit(EventLeft, m)
+		if !wasLeft {
+			c.emit(EventLeft, m)
+		}
 		if gossip {
 			c.enqueue(m, "")
 		}
@@ -193,7 +224,9 @@ func (c *Core) learnAlive(m *member, u *Message, gossip bool) {
 		// names, so that it refutes above our view: this is how a mass
 		// restart or a move to a new address recovers (memberlist #311).
 		c.count[CountStale]++
-		c.tellStale(m, u.Addr)
+		if c.fromSubject {
+			c.tellStale(m, u.Addr)
+		}
 		return
 	}
 	if u.Incarnation == m.inc {
@@ -201,7 +234,9 @@ func (c *Core) learnAlive(m *member, u *Message, gossip bool) {
 			// Two claims to one name at one incarnation: tell the
 			// newcomer, whose refutation then settles it.
 			c.count[CountConflict]++
-			c.tellStale(m, u.Addr)
+			if c.fromSubject {
+				c.tellStale(m, u.Addr)
+			}
 		}
 		return
 	}
@@ -227,12 +262,22 @@ func (c *Core) learnAlive(m *member, u *Message, gossip bool) {
 
 func (c *Core) learnSuspect(m *member, inc uint64, from string, gossip bool) {
 	switch {
-	case m.state == StateLeft || inc < m.inc || (m.state == StateDead && inc == m.inc):
+	case !m.live() || inc < m.inc:
+		// Only an alive message brings a dead member back (memberlist
+		// ignores suspicions of members not alive, too).
 		c.count[CountStale]++
-	case m.state == StateSuspect && inc == m.inc:
-		// An independent confirmation shortens the timeout and is passed
-		// on (Lifeguard §4.2).
-		if c.confirm(m, from) && gossip {
+	case m.state == StateSuspect:
+		// Already suspected: the suspicion keeps its start and timer, so
+		// repeated accusations cannot prolong it; a higher incarnation is
+		// recorded, and an independent accuser shortens the timeout and is
+		// passed on (Lifeguard §4.2).
+		raised := inc > m.inc
+		if raised {
+			since := m.since
+			c.setState(m, StateSuspect, inc)
+			m.since = since
+		}
+		if (c.confirm(m, from) || raised) && gossip {
 			c.enqueue(m, from)
 		}
 	default:
@@ -280,6 +325,9 @@ func (c *Core) aboutSelf(u *Message) {
 		c.count[CountStale]++
 		return
 	}
+	if c.jumpsTooFar(u.Incarnation, s.inc) {
+		return
+	}
 	switch u.Kind {
 	case KindAlive:
 		if u.Incarnation == s.inc && u.Addr == s.addr && payloadEqual(u.Payload, s.payload) {
@@ -287,9 +335,13 @@ func (c *Core) aboutSelf(u *Message) {
 		}
 	case KindSuspect, KindDead:
 		// Being accused means others cannot hear us well: Lifeguard §4.1
-		// counts a refutation against our health, and we keep quiet about
-		// others for a while.
-		c.addHealth(1)
+		// counts a refutation against our health, at most once a period
+		// so that a burst of accusations cannot silence us at once, and
+		// we keep quiet about others for a while.
+		if c.now-c.accusedHealth >= int64(c.cfg.ProbeInterval) {
+			c.accusedHealth = c.now
+			c.addHealth(1)
+		}
 		c.suspectedUntil = c.now + 2*int64(c.cfg.ProbeInterval)
 	}
 	c.refute(u.Incarnation)
@@ -306,12 +358,24 @@ func (c *Core) refute(inc uint64) {
 	c.count[CountRefutations]++
 }
 
-// tellStale sends m our view of it at addr, at most once per period, so
-// that it refutes above it.
+// maxStalePerPeriod bounds the tellStale datagrams of one probe interval,
+// so that one message (or one snapshot full of stale entries) cannot make us
+// send more than a few datagrams.
+const maxStalePerPeriod = 4
+
+// tellStale sends m our view of it at addr, at most once per period per
+// member and maxStalePerPeriod in all, so that it refutes above it.
 func (c *Core) tellStale(m *member, addr netip.AddrPort) {
 	if !validAddr(addr) || c.now-m.toldAt < int64(c.cfg.ProbeInterval) {
 		return
 	}
+	if c.now-c.staleWindow >= int64(c.cfg.ProbeInterval) {
+		c.staleWindow, c.staleSent = c.now, 0
+	}
+	if c.staleSent >= maxStalePerPeriod {
+		return
+	}
+	c.staleSent++
 	m.toldAt = c.now
 	c.count[CountToldStale]++
 	start := len(c.arena)
@@ -339,12 +403,31 @@ func (c *Core) handleProbe(from netip.AddrPort, p *Message) {
 		introduce := p.Name == "" || sender == nil
 		c.send(from, Message{Kind: KindAck, Seq: p.Seq, From: c.self.name, Digest: c.Digest()}, sender, introduce)
 	case KindPingReq:
-		// SWIM §3.1: probe the target on the requester's behalf.
+		// SWIM §3.1: probe the target on the requester's behalf. Only a
+		// member we know (alive, suspect, or a dead tombstone: our view may
+		// lag), at the address we know, so that a ping-req cannot aim our
+		// pings at a third party; a requester has one probe at a time, so
+		// at most two relays each; and relays use at most half of the
+		// pending slots, leaving the rest to our own probes.
 		if p.Name == c.self.name {
 			c.count[CountMisdirected]++
 			return
 		}
-		if len(c.pending) >= c.cfg.MaxPendingProbes {
+		target := c.members[p.Name]
+		if target == nil || target.state == StateLeft {
+			c.count[CountUnknownMember]++
+			return
+		}
+		relays, fromReq := 0, 0
+		for i := range c.pending {
+			if c.pending[i].kind == pendRelay {
+				relays++
+				if c.pending[i].addr == from {
+					fromReq++
+				}
+			}
+		}
+		if len(c.pending) >= c.cfg.MaxPendingProbes || relays >= max(1, c.cfg.MaxPendingProbes/2) || fromReq >= 2 {
 			c.count[CountPendingCap]++
 			return
 		}
@@ -353,8 +436,7 @@ func (c *Core) handleProbe(from netip.AddrPort, p *Message) {
 			kind: pendRelay, seq: seq, origSeq: p.Seq, addr: from, name: p.Name,
 			nack: p.Nack, start: c.now, deadline: c.now + c.ackTimeoutNow(),
 		})
-		target := c.members[p.Name]
-		c.send(p.Addr, Message{Kind: KindPing, Seq: seq, From: c.self.name, Name: p.Name, Digest: c.Digest()}, target, false)
+		c.send(target.addr, Message{Kind: KindPing, Seq: seq, From: c.self.name, Name: p.Name, Digest: c.Digest()}, target, false)
 	case KindAck:
 		c.handleAck(from, p)
 	case KindNack:
