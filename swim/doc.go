@@ -53,15 +53,20 @@
 //     replaces older); under a backlog a few extra gossip datagrams go out.
 //   - Incarnations (SWIM §4.2): only a member raises its own, to refute, to
 //     change its payload, to leave, or to move above what the cluster
-//     remembers of a previous life. Stale news about a member is answered by
-//     telling the member our newer view, so that mass restarts and moves to
-//     new addresses heal. Incarnations saturate at MaxIncarnation.
+//     remembers of a previous life. Stale news from a member about itself
+//     is answered by telling it our newer view, so that mass restarts and
+//     moves to new addresses heal. Incarnations saturate at MaxIncarnation,
+//     and one message may raise one by at most MaxIncarnationJump.
 //   - Tombstones: dead members are kept for TombstoneTimeout and pinged now
 //     and then, so that healed partitions come back without a Join.
 //   - Fast repair: pings and acks carry a digest of the view; a mismatch
 //     when we have no news in flight asks for a state exchange.
 //   - Hostile input: every message is validated; what is impossible is
-//     ignored and counted; every table is capped.
+//     ignored and counted; every table is capped. Nothing a received
+//     datagram says can make the core send more than one answer and a few
+//     rate-limited datagrams: one probe message per datagram is acted on,
+//     ping-reqs are relayed only to known members at their known address,
+//     and "your view is stale" goes only to a member speaking for itself.
 //
 // This package imports only the standard library.
 package swim
