@@ -510,7 +510,9 @@ func (n *Node) report() {
 // seed is "ip:port", an IP (port 7946), a go-sockaddr template, or
 // "host:port", whose every address (a DNS name of a headless service, say)
 // becomes a seed. It returns how many seeds answered; with none, the error
-// says why each failed. Our own address is skipped.
+// says why each failed. A seed that fails is tried up to three times, with a
+// short pause, since a seed in a join storm may refuse streams for a moment.
+// Our own address is skipped.
 func (n *Node) Join(ctx context.Context, seeds ...string) (int, error) {
 	if !n.running() {
 		return 0, ErrShutdown
@@ -542,7 +544,7 @@ func (n *Node) Join(ctx context.Context, seeds ...string) (int, error) {
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			err := n.pushPull(ctx, a, true)
+			err := n.joinOne(ctx, a)
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
@@ -566,6 +568,29 @@ func (n *Node) Join(ctx context.Context, seeds ...string) (int, error) {
 		n.log.Warn("some seeds did not answer", "answered", ok, "err", errors.Join(errs...))
 	}
 	return ok, nil
+}
+
+// joinAttempts is how often Join tries each seed: a seed in a join storm
+// may refuse a stream while its slots are full.
+const joinAttempts = 3
+
+// joinOne exchanges state with one seed, retrying after a short, growing,
+// jittered pause.
+func (n *Node) joinOne(ctx context.Context, a netip.AddrPort) error {
+	var err error
+	for attempt := 1; ; attempt++ {
+		if err = n.pushPull(ctx, a, true); err == nil || attempt == joinAttempts {
+			return err
+		}
+		pause := time.Duration(attempt) * (100*time.Millisecond + time.Duration(rand.Int64N(int64(100*time.Millisecond))))
+		select {
+		case <-time.After(pause):
+		case <-ctx.Done():
+			return err
+		case <-n.stop:
+			return err
+		}
+	}
 }
 
 // resolveSeed turns a seed into addresses: an address or template

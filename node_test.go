@@ -502,19 +502,52 @@ func TestIdleStreamsCannotLockOutJoin(t *testing.T) {
 	attacker := c.net.NewTransport()
 	defer attacker.Close()
 	target := c.nodes[0].Myself().Addr
-	for i := 0; i < 20; i++ {
+	for i := 0; i < 2*c.nodes[0].cfg.maxInbound; i++ {
 		conn, err := attacker.DialStream(context.Background(), target)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer conn.Close()
 	}
+	// Idle connections become evictable once they have had evictAge to
+	// authenticate; wait for that condition, then a real member joins.
+	waitFor(t, 5*time.Second, "the idle streams to be tracked", func() bool {
+		c.nodes[0].streamMu.Lock()
+		defer c.nodes[0].streamMu.Unlock()
+		return c.nodes[0].inboundOpen == c.nodes[0].cfg.maxInbound
+	})
+	oldest := time.Now()
+	waitFor(t, 5*time.Second, "evictAge to pass", func() bool { return time.Since(oldest) > evictAge })
 	late := c.add("late")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if n, err := late.Join(ctx, target.String()); err != nil || n != 1 {
 		t.Fatalf("Join past idle connections: %d, %v", n, err)
 	}
+}
+
+// TestJoinStorm: many members join one seed at once; all succeed (a refused
+// stream is retried) and the cluster converges.
+func TestJoinStorm(t *testing.T) {
+	c := newMemCluster(t, 40)
+	seed := c.nodes[0].Myself().Addr.String()
+	var wg sync.WaitGroup
+	errs := make(chan error, len(c.nodes))
+	for _, nd := range c.nodes[1:] {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := nd.Join(context.Background(), seed); err != nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Errorf("Join in a storm: %v", err)
+	}
+	c.everyoneSees(c.nodes, names(c.nodes), StateAlive, 20*time.Second)
 }
 
 func TestShutdownClosesEventsAndStopsGoroutines(t *testing.T) {

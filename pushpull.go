@@ -111,14 +111,20 @@ func (n *Node) acceptStream(c net.Conn) {
 	}()
 }
 
-// evictLocked closes the oldest unauthenticated inbound stream, if there is
-// one, and reports whether it made room. An evicted stream no longer counts
-// against the cap: its connection is closed, so its goroutine returns at
-// its next read or write.
+// evictAge is how long an inbound stream may stay unauthenticated before a
+// newcomer may evict it. A member's hello and first record arrive within
+// milliseconds, even in a join storm; an idle connection is older.
+const evictAge = 250 * time.Millisecond
+
+// evictLocked closes the oldest inbound stream that has not authenticated
+// within evictAge, if there is one, and reports whether it made room. An
+// evicted stream no longer counts against the cap: its connection is
+// closed, so its goroutine returns at its next read or write.
 func (n *Node) evictLocked() bool {
 	var oldest *streamConn
+	cutoff := time.Now().Add(-evictAge)
 	for s := range n.streams {
-		if s.inbound && !s.evicted && !s.authed.Load() && (oldest == nil || s.opened.Before(oldest.opened)) {
+		if s.inbound && !s.evicted && !s.authed.Load() && s.opened.Before(cutoff) && (oldest == nil || s.opened.Before(oldest.opened)) {
 			oldest = s
 		}
 	}

@@ -79,6 +79,7 @@ type Core struct {
 	nextProbe     int64
 	nextDeadProbe int64
 	nextPushPull  int64
+	nextGossip    int64
 	lastRepair    int64
 
 	rtt        [rttWindow]int64
@@ -577,6 +578,9 @@ func (c *Core) NextDeadline() time.Time {
 	}
 	if c.cfg.PushPullInterval > 0 && len(c.order) > 0 {
 		d = min(d, c.nextPushPull)
+	}
+	if c.cfg.GossipInterval > 0 && c.cfg.GossipFanout > 0 && len(c.queue) > 0 && len(c.order) > 0 {
+		d = min(d, c.nextGossip)
 	}
 	return c.t0.Add(timeDur(d))
 }

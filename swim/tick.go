@@ -30,6 +30,12 @@ func (c *Core) Tick(now time.Time) {
 		c.nextDeadProbe = c.now + c.jittered(int64(c.cfg.DeadProbeInterval))
 		c.probeTombstone()
 	}
+	// Gossip on its own faster timer while there is news (memberlist's
+	// gossip interval); piggybacking alone (SWIM §4.1) waits a period.
+	if c.cfg.GossipInterval > 0 && len(c.queue) > 0 && c.now >= c.nextGossip {
+		c.nextGossip = c.now + c.jittered(int64(c.cfg.GossipInterval))
+		c.gossip(0, nil)
+	}
 	if c.cfg.PushPullInterval > 0 && c.now >= c.nextPushPull {
 		c.nextPushPull = c.now + c.jittered(c.pushPullInterval())
 		if len(c.order) > 0 && !c.leaving {

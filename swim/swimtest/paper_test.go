@@ -330,3 +330,35 @@ func TestNoFalseDeathsUnderLoss(t *testing.T) {
 		t.Errorf("%d false deaths", s.FalseDeaths)
 	}
 }
+
+// TestRuntimeGossipUnderLossAndSlowness runs the node runtime's LAN
+// settings (gossip every 200 ms to 3 members while there is news) through
+// the loss and slow-member scenarios above, and reports how much faster a
+// crash reaches everyone. The runtime's product configuration must not
+// falsely kill a member under 10 % loss.
+func TestRuntimeGossipUnderLossAndSlowness(t *testing.T) {
+	skipLong(t)
+	cfg := swim.DefaultConfig()
+	cfg.GossipFanout, cfg.GossipInterval = 3, 200*time.Millisecond
+	link := lan
+	link.Loss = 0.10
+	s, err := New(Options{Nodes: 128, Seed: 61, Config: cfg, Link: link})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Run(1000 * s.Period())
+	t.Logf("runtime gossip, n=128, 10%% loss, 1000 periods: %d false suspicions, %d false deaths", s.FalseSuspicions, s.FalseDeaths)
+	if s.FalseDeaths != 0 {
+		t.Errorf("%d false deaths under 10%% loss with the runtime's gossip settings", s.FalseDeaths)
+	}
+	slow, err := New(Options{Nodes: 128, Seed: 51, Config: cfg, Link: lan})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 12; i++ {
+		slow.Node(i * 10).Slow = time.Second
+	}
+	slow.Run(600 * slow.Period())
+	t.Logf("runtime gossip, n=128, 12 slowed, 600 periods: false deaths of healthy members %d (all %d), false suspicions %d",
+		slow.FalseDeathsHealthy, slow.FalseDeaths, slow.FalseSuspicions)
+}
