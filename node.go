@@ -51,39 +51,45 @@ type Node struct {
 	label  []byte
 	events chan Event
 
-	pcfg        swim.Config
-	ctx         context.Context // ends at Shutdown
-	cancel      context.CancelFunc
-	cmds        chan func()
-	stop        chan struct{}
-	loopDone    chan struct{}
-	stopOnce    sync.Once
-	bg          sync.WaitGroup // stream goroutines
-	streamMu    sync.Mutex
-	streams     map[*streamConn]struct{} // open streams, closed on Shutdown
-	inboundOpen int                      // inbound streams in streams; guarded by streamMu
-	dropped     atomic.Uint64            // events dropped because the channel was full
-	limiter     rateLimiter
+	pcfg       swim.Config
+	ctx        context.Context // ends at Shutdown
+	cancel     context.CancelFunc
+	cmds       chan func()
+	stop       chan struct{}
+	loopDone   chan struct{}
+	stopOnce   sync.Once
+	bg         sync.WaitGroup // stream goroutines
+	streamMu   sync.Mutex
+	streams    map[*streamConn]struct{} // open streams, closed on Shutdown
+	inPending  int                      // inbound streams not authenticated yet; guarded by streamMu
+	inAuthed   int                      // authenticated inbound streams; guarded by streamMu
+	inBySource map[netip.Addr]int       // inPending by source address; guarded by streamMu
+	refusing   chan struct{}            // a slot per goroutine telling a refused initiator why
+	slotFree   chan struct{}            // closed when an authenticated slot frees; guarded by streamMu
+	dropped    atomic.Uint64            // events dropped because the channel was full
+	limiter    rateLimiter
 
 	// Owned by the loop goroutine (and by whoever holds afterMu once the
 	// loop has exited).
-	afterMu   sync.Mutex
-	core      *swim.Core
-	dec       *codec.Decoder
-	msgs      []swim.Message
-	openBuf   []byte
-	plainBuf  []byte
-	sendBuf   []byte
-	replay    *envelope.ReplayGuard
-	waiters   map[uint64]chan swim.ProbeResult
-	leaveWait []chan struct{}
-	outbound  int
-	seen      [swim.NumCounters]uint64
-	lastTr    transport.Stats
-	lastSeals map[[4]byte]uint64
-	lastDrops uint64
-	sealWarn  bool
-	reportBuf []swim.Member
+	afterMu     sync.Mutex
+	core        *swim.Core
+	dec         *codec.Decoder
+	msgs        []swim.Message
+	openBuf     []byte
+	plainBuf    []byte
+	sendBuf     []byte
+	replay      *envelope.ReplayGuard
+	waiters     map[uint64]chan swim.ProbeResult
+	leaveWait   []chan struct{}
+	outbound    int
+	seen        [swim.NumCounters]uint64
+	lastTr      transport.Stats
+	lastSeals   map[[4]byte]uint64
+	lastDrops   uint64
+	drops       map[metrics.DropReason]uint64 // rejected datagrams by reason, every reason present
+	lastDropped map[metrics.DropReason]uint64 // drops as of the last report
+	sealWarn    bool
+	reportBuf   []swim.Member
 }
 
 // New starts a node: it binds the transport, and from then on answers
@@ -122,16 +128,23 @@ func New(opts ...Option) (n *Node, err error) {
 		}
 	}
 	n = &Node{
-		cfg:       cfg,
-		log:       cfg.logger,
-		events:    make(chan Event, cfg.eventBuffer),
-		cmds:      make(chan func()),
-		stop:      make(chan struct{}),
-		loopDone:  make(chan struct{}),
-		streams:   make(map[*streamConn]struct{}),
-		label:     []byte(cfg.label),
-		waiters:   make(map[uint64]chan swim.ProbeResult),
-		lastSeals: make(map[[4]byte]uint64),
+		cfg:         cfg,
+		log:         cfg.logger,
+		events:      make(chan Event, cfg.eventBuffer),
+		cmds:        make(chan func()),
+		stop:        make(chan struct{}),
+		loopDone:    make(chan struct{}),
+		streams:     make(map[*streamConn]struct{}),
+		inBySource:  make(map[netip.Addr]int),
+		refusing:    make(chan struct{}, maxRefusing),
+		label:       []byte(cfg.label),
+		waiters:     make(map[uint64]chan swim.ProbeResult),
+		lastSeals:   make(map[[4]byte]uint64),
+		drops:       make(map[metrics.DropReason]uint64, len(metrics.DropReasons)),
+		lastDropped: make(map[metrics.DropReason]uint64, len(metrics.DropReasons)),
+	}
+	for _, r := range metrics.DropReasons {
+		n.drops[r] = 0 // present, so that counting never grows the map
 	}
 	if n.log == nil {
 		n.log = slog.Default()
@@ -195,6 +208,8 @@ func New(opts ...Option) (n *Node, err error) {
 	n.plainBuf = make([]byte, 0, cfg.maxDatagram)
 	n.sendBuf = make([]byte, 0, cfg.maxDatagram+64)
 	n.openBuf = make([]byte, 0, transport.DefaultMaxPacketSize)
+	n.bg.Add(1)
+	go n.acceptStreams()
 	go n.loop()
 	n.log.Info("started", "addr", self.Addr, "profile", cfg.profile, "encrypted", n.ring != nil)
 	return n, nil
@@ -219,7 +234,7 @@ func (n *Node) loop() {
 	defer timer.Stop()
 	report := time.NewTicker(time.Second)
 	defer report.Stop()
-	packets, streams := n.tr.Packets(), n.tr.Streams()
+	packets := n.tr.Packets()
 	for {
 		n.flush()
 		timer.Reset(max(time.Until(n.core.NextDeadline()), 0))
@@ -231,12 +246,6 @@ func (n *Node) loop() {
 			}
 			n.receive(&p)
 			p.Release()
-		case c, ok := <-streams:
-			if !ok {
-				streams = nil
-				continue
-			}
-			n.acceptStream(c)
 		case f := <-n.cmds:
 			f()
 		case now := <-timer.C:
@@ -323,9 +332,11 @@ func dropReason(err error) metrics.DropReason {
 	return metrics.DropMalformed
 }
 
-// drop counts a rejected datagram and logs it at a limited rate.
+// drop counts a rejected datagram and logs it at a limited rate. The count
+// reaches the metrics sink with the next report, so that a flood of forged
+// datagrams costs no allocation here, whatever the sink does.
 func (n *Node) drop(reason metrics.DropReason, from netip.AddrPort, err error) {
-	n.met.Drop(reason)
+	n.drops[reason]++
 	if ok, suppressed := n.limiter.allow(string(reason), time.Now()); ok {
 		n.log.Warn("dropped datagram", "reason", string(reason), "from", from, "err", err, "suppressed", suppressed)
 	}
@@ -484,6 +495,12 @@ func (n *Node) report() {
 	n.met.TransportDrop(metrics.TransportQueueFull, d.PacketsDropped)
 	n.met.TransportDrop(metrics.TransportTooLarge, d.TooLarge)
 	n.met.TransportDrop(metrics.TransportStreamQueueFull, d.StreamsDropped)
+	for _, r := range metrics.DropReasons {
+		if d := n.drops[r] - n.lastDropped[r]; d > 0 {
+			n.met.IncrCounter(metrics.Dropped, float32(d), metrics.Label{Name: metrics.LabelReason, Value: string(r)})
+			n.lastDropped[r] = n.drops[r]
+		}
+	}
 	if dropped := n.dropped.Load(); dropped > n.lastDrops {
 		n.met.EventOverflow(dropped - n.lastDrops)
 		n.lastDrops = dropped
@@ -510,9 +527,12 @@ func (n *Node) report() {
 // seed is "ip:port", an IP (port 7946), a go-sockaddr template, or
 // "host:port", whose every address (a DNS name of a headless service, say)
 // becomes a seed. It returns how many seeds answered; with none, the error
-// says why each failed. A seed that fails is tried up to three times, with a
-// short pause, since a seed in a join storm may refuse streams for a moment.
-// Our own address is skipped.
+// says why each failed (ErrSeedBusy when a seed kept refusing streams for
+// load). A seed that fails is tried again, after a pause that grows from
+// 50 ms to 1 s, until it answers or ctx ends (30 s when ctx has no
+// deadline), since a seed in a join storm or under a flood of connections
+// refuses streams for a moment, and one that is starting comes up. Our own
+// address is skipped.
 func (n *Node) Join(ctx context.Context, seeds ...string) (int, error) {
 	if !n.running() {
 		return 0, ErrShutdown
@@ -570,24 +590,57 @@ func (n *Node) Join(ctx context.Context, seeds ...string) (int, error) {
 	return ok, nil
 }
 
-// joinAttempts is how often Join tries each seed: a seed in a join storm
-// may refuse a stream while its slots are full.
-const joinAttempts = 3
+// Join retries a seed that fails after a pause that starts at
+// joinRetryMin and doubles up to joinRetryMax, with jitter, until the seed
+// answers or the context ends; a context without a deadline gets
+// joinRetryFor. A seed in a join storm, or under a flood of connections,
+// refuses streams for a moment, and a seed that is still starting comes up.
+const (
+	joinRetryMin = 50 * time.Millisecond
+	joinRetryMax = time.Second
+	joinRetryFor = 30 * time.Second
+)
 
-// joinOne exchanges state with one seed, retrying after a short, growing,
-// jittered pause.
+// ErrSeedBusy: a seed refused our stream for load (too many connections
+// waiting), for as long as Join kept trying.
+var ErrSeedBusy = errors.New("seed is refusing streams: too many connections")
+
+// joinOne exchanges state with one seed, retrying after a growing, jittered
+// pause until it answers or ctx ends.
 func (n *Node) joinOne(ctx context.Context, a netip.AddrPort) error {
-	var err error
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, joinRetryFor)
+		defer cancel()
+	}
+	pause := joinRetryMin
 	for attempt := 1; ; attempt++ {
-		if err = n.pushPull(ctx, a, true); err == nil || attempt == joinAttempts {
+		err := n.pushPull(ctx, a, true)
+		if err == nil {
+			return nil
+		}
+		if errors.Is(err, envelope.ErrBusy) {
+			err = fmt.Errorf("%w (tried %d times)", ErrSeedBusy, attempt)
+		} else if attempt > 1 {
+			err = fmt.Errorf("%w (tried %d times)", err, attempt)
+		}
+		var hungUp *hungUpError
+		if errors.Is(err, ErrShutdown) || errors.As(err, &hungUp) {
 			return err
 		}
-		pause := time.Duration(attempt) * (100*time.Millisecond + time.Duration(rand.Int64N(int64(100*time.Millisecond))))
+		wait := pause/2 + rand.N(pause/2+1)
+		pause = min(2*pause, joinRetryMax)
+		if d, ok := ctx.Deadline(); ok && time.Until(d) < wait {
+			return err // no time for another try
+		}
+		t := time.NewTimer(wait)
 		select {
-		case <-time.After(pause):
+		case <-t.C:
 		case <-ctx.Done():
+			t.Stop()
 			return err
 		case <-n.stop:
+			t.Stop()
 			return err
 		}
 	}

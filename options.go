@@ -102,6 +102,7 @@ type config struct {
 	streamTimeout time.Duration
 	maxStream     int64
 	maxInbound    int
+	maxPending    int
 	maxOutbound   int
 }
 
@@ -118,6 +119,15 @@ const (
 	DefaultReplayWindow = 5 * time.Minute
 	// DefaultEventBuffer is the capacity of the Events channel.
 	DefaultEventBuffer = 1024
+	// DefaultMaxInboundStreams is how many authenticated inbound streams
+	// (push-pull exchanges with peers that proved they hold a key) are
+	// served at once.
+	DefaultMaxInboundStreams = 32
+	// DefaultMaxPendingStreams is how many inbound connections may wait to
+	// authenticate at once: each costs a file descriptor and a small
+	// goroutine. Beyond it a newcomer evicts the oldest silent one (see
+	// SECURITY.md, "occupy stream slots").
+	DefaultMaxPendingStreams = 256
 )
 
 func defaultConfig() config {
@@ -129,7 +139,8 @@ func defaultConfig() config {
 		eventBuffer:   DefaultEventBuffer,
 		streamTimeout: 10 * time.Second,
 		maxStream:     64 << 20,
-		maxInbound:    32,
+		maxInbound:    DefaultMaxInboundStreams,
+		maxPending:    DefaultMaxPendingStreams,
 		maxOutbound:   4,
 	}
 }
@@ -335,6 +346,20 @@ func WithEventBuffer(n int) Option {
 			return fmt.Errorf("WithEventBuffer: %d: the channel needs room for at least 1 event", n)
 		}
 		c.eventBuffer = n
+		return nil
+	}
+}
+
+// WithInboundStreamLimits sets how many authenticated inbound streams are
+// served at once and how many unauthenticated connections may wait to
+// prove they hold a key. Both must be at least 1. Defaults
+// DefaultMaxInboundStreams (32) and DefaultMaxPendingStreams (256).
+func WithInboundStreamLimits(authenticated, pending int) Option {
+	return func(c *config) error {
+		if authenticated < 1 || pending < 1 {
+			return fmt.Errorf("WithInboundStreamLimits: %d authenticated, %d pending: both must be at least 1", authenticated, pending)
+		}
+		c.maxInbound, c.maxPending = authenticated, pending
 		return nil
 	}
 }

@@ -7,7 +7,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
-	"sync/atomic"
+	"os"
 	"syscall"
 	"time"
 
@@ -24,13 +24,35 @@ import (
 // as sealed records (internal/envelope) carrying codec snapshot frames and
 // ending with an empty final record.
 
+// Inbound streams pass three stages. Accepted: the connection is open and
+// nothing has been read. Hello: the initiator's hello was read and answered;
+// the first record is awaited. Authenticated: a record opened, so the peer
+// holds a key. Anyone who can reach the port can hold the first two stages,
+// so they are cheap and evictable: at most maxPending connections wait
+// there, and when they are full, a newcomer evicts the oldest connection
+// that has sent nothing, from the source address that holds the most
+// (an attacker churning idle connections from one address evicts its own).
+// A connection that has sent its hello is evicted only after evictAge. Only
+// authenticated streams take one of the maxInbound slots, and they are
+// never evicted.
+
+// streamStage is how far an inbound stream got.
+type streamStage int32
+
+const (
+	stageAccepted streamStage = iota // nothing read yet
+	stageHello                       // hello read and answered
+	stageAuthed                      // a record opened: the peer holds a key
+)
+
 // streamConn is an open stream, tracked so that Shutdown can close it and
 // so that unauthenticated inbound streams can be evicted.
 type streamConn struct {
 	conn    net.Conn
 	inbound bool
+	src     netip.Addr
 	opened  time.Time
-	authed  atomic.Bool // the peer sealed a record we opened
+	stage   streamStage // guarded by Node.streamMu
 	evicted bool        // guarded by Node.streamMu
 }
 
@@ -52,18 +74,45 @@ func (n *Node) trackLocked(c net.Conn, inbound bool) (*streamConn, bool) {
 	s := &streamConn{conn: c, inbound: inbound, opened: time.Now()}
 	n.streams[s] = struct{}{}
 	if inbound {
-		n.inboundOpen++
+		s.src = remoteAddr(c)
+		n.inPending++
+		n.inBySource[s.src]++
 	}
 	n.bg.Add(1)
 	return s, true
 }
 
+// remoteAddr is the address a connection comes from, or the zero address.
+func remoteAddr(c net.Conn) netip.Addr {
+	if a, ok := c.RemoteAddr().(*net.TCPAddr); ok {
+		return a.AddrPort().Addr().Unmap()
+	}
+	return netip.Addr{}
+}
+
+// releaseLocked takes an inbound stream out of the counters it is in.
+func (n *Node) releaseLocked(s *streamConn) {
+	if !s.inbound || s.evicted {
+		return
+	}
+	if s.stage == stageAuthed {
+		n.inAuthed--
+		if n.slotFree != nil {
+			close(n.slotFree) // wake the streams waiting for a slot
+			n.slotFree = nil
+		}
+		return
+	}
+	n.inPending--
+	if n.inBySource[s.src]--; n.inBySource[s.src] <= 0 {
+		delete(n.inBySource, s.src)
+	}
+}
+
 func (n *Node) untrack(s *streamConn) {
 	n.streamMu.Lock()
 	delete(n.streams, s)
-	if s.inbound && !s.evicted {
-		n.inboundOpen--
-	}
+	n.releaseLocked(s)
 	n.streamMu.Unlock()
 	s.conn.Close()
 	n.bg.Done()
@@ -73,20 +122,38 @@ func (n *Node) untrack(s *streamConn) {
 // the key (hello and first record) before it gets the full stream timeout.
 const helloTimeout = 2 * time.Second
 
-// acceptStream starts serving an inbound stream. At most maxInbound are
-// served at once, a cap enforced before a byte is read. When the cap is
-// reached, the oldest stream that has not authenticated yet is closed to
-// make room, so that idle connections from anyone who can reach the port
-// cannot lock members out of joining; only when every slot holds an
-// authenticated peer is the new stream refused.
+// acceptStreams hands the transport's inbound streams to acceptStream, on a
+// goroutine of its own so that a flood of connections never waits behind
+// the protocol loop (and the loop never waits behind it).
+func (n *Node) acceptStreams() {
+	defer n.bg.Done()
+	for c := range n.tr.Streams() {
+		n.acceptStream(c)
+	}
+}
+
+// acceptStream starts serving an inbound stream, evicting an
+// unauthenticated one if the waiting room is full, or refusing it with a
+// word that says why (envelope.Refuse) when nothing can be evicted.
 func (n *Node) acceptStream(c net.Conn) {
 	n.streamMu.Lock()
-	if n.inboundOpen >= n.cfg.maxInbound && !n.evictLocked() {
+	if n.inPending >= n.cfg.maxPending && !n.evictLocked() {
 		n.streamMu.Unlock()
-		c.Close()
-		n.met.TransportDrop(metrics.TransportStreamLimit, 1)
-		if ok, suppressed := n.limiter.allow("stream-limit", time.Now()); ok {
-			n.log.Warn("too many inbound streams: refused one", "from", c.RemoteAddr(), "limit", n.cfg.maxInbound, "suppressed", suppressed)
+		n.met.Drop(metrics.DropStreamBusy)
+		n.logRefusal(c, "too many unauthenticated inbound streams: refused one")
+		select {
+		case n.refusing <- struct{}{}:
+			// Read the hello first: closing with unread data would
+			// reset the connection, and the refusal with it.
+			go func() {
+				defer func() { <-n.refusing }()
+				c.SetDeadline(time.Now().Add(20 * time.Millisecond))
+				envelope.ReadHello(c)
+				envelope.Refuse(c)
+				c.Close()
+			}()
+		default:
+			c.Close()
 		}
 		return
 	}
@@ -99,42 +166,158 @@ func (n *Node) acceptStream(c net.Conn) {
 		defer n.untrack(s)
 		start := time.Now()
 		err := n.serveStream(s)
-		n.met.PushPull(metrics.Inbound, time.Since(start), err)
-		if err != nil && isOpenError(err) {
-			n.met.Drop(dropReason(err))
+		if errors.Is(err, errRefused) {
+			return // counted and logged where it was refused
 		}
+		n.met.PushPull(metrics.Inbound, time.Since(start), err)
 		if err != nil {
-			if ok, suppressed := n.limiter.allow("stream-in", time.Now()); ok {
-				n.log.Warn("inbound push-pull failed", "from", c.RemoteAddr(), "err", err, "suppressed", suppressed)
-			}
+			n.streamDrop(s, err)
 		}
 	}()
 }
 
-// evictAge is how long an inbound stream may stay unauthenticated before a
-// newcomer may evict it. A member's hello and first record arrive within
-// milliseconds, even in a join storm; an idle connection is older.
+// errRefused: an inbound stream was refused or evicted for load.
+var errRefused = errors.New("stream refused for load")
+
+// maxRefusing bounds the goroutines that tell refused initiators why.
+const maxRefusing = 64
+
+// refuse tells an initiator whose hello we read that we are refusing
+// streams for load, counts it and logs it at a limited rate. The caller
+// closes the connection.
+func (n *Node) refuse(c net.Conn, msg string) {
+	c.SetWriteDeadline(time.Now().Add(10 * time.Millisecond))
+	envelope.Refuse(c)
+	n.met.Drop(metrics.DropStreamBusy)
+	n.logRefusal(c, msg)
+}
+
+func (n *Node) logRefusal(c net.Conn, msg string) {
+	if ok, suppressed := n.limiter.allow(string(metrics.DropStreamBusy), time.Now()); ok {
+		n.log.Warn(msg, "from", c.RemoteAddr(), "pending_limit", n.cfg.maxPending, "authenticated_limit", n.cfg.maxInbound, "suppressed", suppressed)
+	}
+}
+
+// evictAge is how long an inbound stream that sent its hello may stay
+// unauthenticated before a newcomer may evict it. A member's first record
+// follows its hello within a round trip, even in a join storm.
 const evictAge = 250 * time.Millisecond
 
-// evictLocked closes the oldest inbound stream that has not authenticated
-// within evictAge, if there is one, and reports whether it made room. An
-// evicted stream no longer counts against the cap: its connection is
+// evictLocked evicts one unauthenticated inbound stream, if one may be
+// evicted, and reports whether it made room: the oldest that has sent
+// nothing from the source holding the most waiting streams; else the oldest
+// that has sent nothing; else the oldest that sent its hello more than
+// evictAge ago. An evicted stream no longer counts: its connection is
 // closed, so its goroutine returns at its next read or write.
 func (n *Node) evictLocked() bool {
-	var oldest *streamConn
-	cutoff := time.Now().Add(-evictAge)
-	for s := range n.streams {
-		if s.inbound && !s.evicted && !s.authed.Load() && s.opened.Before(cutoff) && (oldest == nil || s.opened.Before(oldest.opened)) {
-			oldest = s
+	var heavy netip.Addr
+	most := 0
+	for a, k := range n.inBySource {
+		if k > most {
+			heavy, most = a, k
 		}
 	}
-	if oldest == nil {
+	var fromHeavy, silent, stale *streamConn
+	cutoff := time.Now().Add(-evictAge)
+	older := func(a, b *streamConn) bool { return b == nil || a.opened.Before(b.opened) }
+	for s := range n.streams {
+		if !s.inbound || s.evicted {
+			continue
+		}
+		switch {
+		case s.stage == stageAccepted && s.src == heavy && older(s, fromHeavy):
+			fromHeavy = s
+		case s.stage == stageAccepted && older(s, silent):
+			silent = s
+		case s.stage == stageHello && s.opened.Before(cutoff) && older(s, stale):
+			stale = s
+		}
+	}
+	victim := fromHeavy
+	if victim == nil {
+		victim = silent
+	}
+	if victim == nil {
+		victim = stale
+	}
+	if victim == nil {
 		return false
 	}
-	oldest.evicted = true
-	n.inboundOpen--
-	oldest.conn.Close()
+	n.releaseLocked(victim)
+	victim.evicted = true
+	// Wake its goroutine, which tells the peer why and closes the
+	// connection; no write happens under the lock.
+	victim.conn.SetReadDeadline(time.Now())
+	n.met.Drop(metrics.DropStreamEvicted)
 	return true
+}
+
+// evicted ends a stream that evictLocked chose: a peer still waiting for
+// our hello is told that we are refusing streams for load.
+func (n *Node) evicted(s *streamConn, stage streamStage) error {
+	if stage == stageAccepted {
+		s.conn.SetWriteDeadline(time.Now().Add(10 * time.Millisecond))
+		envelope.Refuse(s.conn)
+	}
+	return errRefused // counted by evictLocked
+}
+
+// promote moves an inbound stream to stage, and reports false if it was
+// evicted meanwhile. An authenticated stream waits for one of the
+// maxInbound slots until deadline: the peer holds a key and is in the
+// middle of sending, so it is made to wait rather than refused.
+func (n *Node) promote(s *streamConn, stage streamStage, deadline time.Time) bool {
+	var timer *time.Timer
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
+	for {
+		n.streamMu.Lock()
+		if s.evicted {
+			n.streamMu.Unlock()
+			return false
+		}
+		if stage != stageAuthed || n.inAuthed < n.cfg.maxInbound {
+			if stage == stageAuthed {
+				n.releaseLocked(s)
+				n.inAuthed++
+			}
+			s.stage = stage
+			n.streamMu.Unlock()
+			return true
+		}
+		if n.slotFree == nil {
+			n.slotFree = make(chan struct{})
+		}
+		free := n.slotFree
+		n.streamMu.Unlock()
+		if timer == nil {
+			timer = time.NewTimer(time.Until(deadline))
+		}
+		select {
+		case <-free:
+		case <-timer.C:
+			return false
+		case <-n.stop:
+			return false
+		}
+	}
+}
+
+// wasEvicted reports whether s was evicted.
+func (n *Node) wasEvicted(s *streamConn) bool {
+	n.streamMu.Lock()
+	defer n.streamMu.Unlock()
+	return s.evicted
+}
+
+// authedFull reports whether every authenticated slot is taken.
+func (n *Node) authedFull() bool {
+	n.streamMu.Lock()
+	defer n.streamMu.Unlock()
+	return n.inAuthed >= n.cfg.maxInbound
 }
 
 func (n *Node) serveStream(s *streamConn) error {
@@ -142,15 +325,42 @@ func (n *Node) serveStream(s *streamConn) error {
 	if err := c.SetDeadline(s.opened.Add(min(helloTimeout, n.cfg.streamTimeout))); err != nil {
 		return err
 	}
-	st, err := envelope.Handshake(c, false, n.sealer, n.label, n.cfg.maxStream)
+	h, err := envelope.ReadHello(c)
+	if err != nil {
+		if n.wasEvicted(s) {
+			return n.evicted(s, stageAccepted)
+		}
+		return err
+	}
+	if !n.promote(s, stageHello, time.Time{}) {
+		return n.evicted(s, stageAccepted)
+	}
+	if n.authedFull() {
+		n.refuse(c, "every inbound stream slot is taken by an authenticated peer: refused one")
+		return errRefused
+	}
+	st, err := h.Accept(c, n.sealer, n.label, n.cfg.maxStream)
 	if err != nil {
 		return err
 	}
-	peer, err := n.readSnapshot(st, func() {
-		s.authed.Store(true)
-		c.SetDeadline(s.opened.Add(n.cfg.streamTimeout))
+	peer, err := n.readSnapshot(st, func() error {
+		if !n.promote(s, stageAuthed, s.opened.Add(n.cfg.streamTimeout)) {
+			if n.wasEvicted(s) {
+				return errRefused
+			}
+			return errAuthedFull
+		}
+		return c.SetDeadline(s.opened.Add(n.cfg.streamTimeout))
 	})
+	if errors.Is(err, errAuthedFull) {
+		n.met.Drop(metrics.DropStreamBusy)
+		n.logRefusal(c, "an authenticated peer waited for a stream slot until its deadline")
+		return errRefused
+	}
 	if err != nil {
+		if n.wasEvicted(s) {
+			return n.evicted(s, stageHello)
+		}
 		return err
 	}
 	var ours swim.Snapshot
@@ -164,6 +374,9 @@ func (n *Node) serveStream(s *streamConn) error {
 	}
 	return n.writeSnapshot(st, &ours)
 }
+
+// errAuthedFull: a stream authenticated while every slot was taken.
+var errAuthedFull = errors.New("every authenticated stream slot is taken")
 
 // startPushPull runs an exchange the core asked for, in the background,
 // unless too many are in progress: then it is skipped, and the next periodic
@@ -258,8 +471,8 @@ func (n *Node) writeSnapshot(st *envelope.Stream, s *swim.Snapshot) error {
 var errTrailing = errors.New("snapshot stream has data after its last member")
 
 // readSnapshot reads the peer's snapshot; onAuth, if not nil, runs once
-// the first record has opened.
-func (n *Node) readSnapshot(st *envelope.Stream, onAuth func()) (swim.Snapshot, error) {
+// the first record has opened, and an error from it ends the read.
+func (n *Node) readSnapshot(st *envelope.Stream, onAuth func() error) (swim.Snapshot, error) {
 	final := false
 	r, err := codec.NewSnapshotReader(codec.FrameReaderFunc(func() ([]byte, error) {
 		if final {
@@ -270,8 +483,11 @@ func (n *Node) readSnapshot(st *envelope.Stream, onAuth func()) (swim.Snapshot, 
 			return nil, err
 		}
 		if onAuth != nil {
-			onAuth()
+			f := onAuth
 			onAuth = nil
+			if err := f(); err != nil {
+				return nil, err
+			}
 		}
 		final = fin
 		if fin && len(data) == 0 {
@@ -298,6 +514,50 @@ func (n *Node) readSnapshot(st *envelope.Stream, onAuth func()) (swim.Snapshot, 
 	return s, nil
 }
 
+// streamDropReason classifies why a stream failed because of what the
+// peer sent (or did not send), and reports false for failures of ours
+// (shutdown, our context ending, a merge refused).
+func streamDropReason(err error) (metrics.DropReason, bool) {
+	var ne net.Error
+	switch {
+	case isOpenError(err):
+		return dropReason(err), true
+	case errors.Is(err, envelope.ErrBadHello):
+		return metrics.DropStreamBadHello, true
+	case errors.Is(err, envelope.ErrRecordTooLarge), errors.Is(err, envelope.ErrStreamTooLarge):
+		return metrics.DropStreamTooLarge, true
+	case errors.Is(err, envelope.ErrTruncated), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
+		errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
+		return metrics.DropStreamTruncated, true
+	case errors.Is(err, os.ErrDeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
+		return metrics.DropStreamTimeout, true
+	case errors.Is(err, envelope.ErrMalformed), errors.Is(err, errTrailing), isDecodeError(err):
+		return metrics.DropDecode, true
+	}
+	return "", false
+}
+
+// streamDrop counts a failed inbound stream under its drop reason and logs
+// it at a limited rate.
+func (n *Node) streamDrop(s *streamConn, err error) {
+	reason, ok := streamDropReason(err)
+	if ok {
+		n.met.Drop(reason)
+	} else {
+		reason = "stream"
+	}
+	if ok, suppressed := n.limiter.allow("stream-in:"+string(reason), time.Now()); ok {
+		n.log.Warn("inbound push-pull failed", "from", s.conn.RemoteAddr(), "reason", string(reason), "err", err, "suppressed", suppressed)
+	}
+}
+
+// isDecodeError reports whether err is a snapshot that opened but did not
+// decode.
+func isDecodeError(err error) bool {
+	var fe *codec.FieldError
+	return errors.As(err, &fe)
+}
+
 // isOpenError reports whether err is a record that failed to open.
 func isOpenError(err error) bool {
 	var oe *keyring.OpenError
@@ -308,9 +568,23 @@ func isOpenError(err error) bool {
 // it could not open our records, and it cannot say so without telling an
 // unauthenticated stranger.
 func hintRefused(err error) error {
+	if errors.Is(err, envelope.ErrBusy) {
+		return err
+	}
 	if errors.Is(err, envelope.ErrTruncated) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrClosedPipe) ||
 		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) {
-		return fmt.Errorf("%w (the peer closed the stream before answering: does it have the same key and label?)", err)
+		return &hungUpError{err}
 	}
 	return err
 }
+
+// hungUpError: the peer answered our hello, then hung up on our records
+// without a word. That is what a peer that cannot open them does (another
+// key or label), so Join does not retry it.
+type hungUpError struct{ err error }
+
+func (e *hungUpError) Error() string {
+	return e.err.Error() + " (the peer closed the stream before answering: does it have the same key and label?)"
+}
+
+func (e *hungUpError) Unwrap() error { return e.err }

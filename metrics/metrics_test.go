@@ -383,12 +383,14 @@ func TestNamesDocumented(t *testing.T) {
 			t.Errorf("docs/metrics.md has no table row for %s", n)
 		}
 	}
-	for _, v := range []string{
+	values := []string{
 		string(ProbeAck), string(ProbeIndirectAck), string(ProbeFailed),
-		string(DropUnknownKey), string(DropAuth), string(DropReplay), string(DropTooOld),
-		string(DropTooNew), string(DropMalformed), string(DropDecode), string(DropUnencrypted),
-		string(TransportQueueFull), string(TransportTooLarge), string(TransportStreamQueueFull), string(TransportStreamLimit),
-	} {
+		string(TransportQueueFull), string(TransportTooLarge), string(TransportStreamQueueFull),
+	}
+	for _, r := range DropReasons {
+		values = append(values, string(r))
+	}
+	for _, v := range values {
 		if !strings.Contains(text, "`"+v+"`") {
 			t.Errorf("docs/metrics.md does not mention label value %s", v)
 		}

@@ -152,7 +152,22 @@ const (
 	DropMalformed   DropReason = "malformed"   // envelope too short, unknown version or suite
 	DropDecode      DropReason = "decode"      // opened, but the message did not decode
 	DropUnencrypted DropReason = "unencrypted" // plaintext datagram at a node with a keyring
+
+	// Streams (push-pull). A record that fails to open counts as
+	// unknown_key or auth, one that opens but does not decode as decode.
+	DropStreamBusy      DropReason = "stream_busy"      // refused for load: every slot taken (the initiator is told so)
+	DropStreamEvicted   DropReason = "stream_evicted"   // unauthenticated stream closed to make room for a newcomer
+	DropStreamBadHello  DropReason = "stream_bad_hello" // hello with an unknown version
+	DropStreamTooLarge  DropReason = "stream_too_large" // a record's length, or the stream's total, above its limit
+	DropStreamTruncated DropReason = "stream_truncated" // the peer hung up before its final record
+	DropStreamTimeout   DropReason = "stream_timeout"   // the peer was too slow: hello timeout or stream deadline
 )
+
+// DropReasons lists every DropReason.
+var DropReasons = []DropReason{
+	DropUnknownKey, DropAuth, DropReplay, DropTooOld, DropTooNew, DropMalformed, DropDecode, DropUnencrypted,
+	DropStreamBusy, DropStreamEvicted, DropStreamBadHello, DropStreamTooLarge, DropStreamTruncated, DropStreamTimeout,
+}
 
 // TransportDropReason says why the transport dropped a datagram or stream.
 type TransportDropReason string
@@ -162,7 +177,6 @@ const (
 	TransportQueueFull       TransportDropReason = "queue_full"        // datagram queue full (slow consumer)
 	TransportTooLarge        TransportDropReason = "too_large"         // datagram above the maximum size
 	TransportStreamQueueFull TransportDropReason = "stream_queue_full" // accept queue full
-	TransportStreamLimit     TransportDropReason = "stream_limit"      // concurrent inbound stream cap reached
 )
 
 // allNames lists every metric name, for key precomputation and the

@@ -591,3 +591,46 @@ func TestReplayGuardFarFuture(t *testing.T) {
 		t.Fatalf("far timestamps entered the cache: Len = %d", g.Len())
 	}
 }
+
+// TestRefuseSaysBusy: a responder that refuses in place of its hello, or
+// after it in place of a record, makes the initiator fail with ErrBusy, not
+// with a bare end of stream.
+func TestRefuseSaysBusy(t *testing.T) {
+	r := testRing(t)
+	var refusal bytes.Buffer
+	if err := Refuse(&refusal); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Handshake(rw(bytes.NewReader(refusal.Bytes()), io.Discard), true, r, nil, 0); !errors.Is(err, ErrBusy) {
+		t.Fatalf("Handshake against a refusal: %v, want ErrBusy", err)
+	}
+	// A hello, then a refusal where the first record's length would be.
+	var in bytes.Buffer
+	in.Write(append([]byte{StreamVersion}, make([]byte, streamNonceLen)...))
+	in.Write(refusal.Bytes())
+	s, err := Handshake(rw(&in, io.Discard), true, r, nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.ReadRecord(); !errors.Is(err, ErrBusy) {
+		t.Fatalf("ReadRecord of a refusal: %v, want ErrBusy", err)
+	}
+	// ReadHello, then Accept, is the responder's side of Handshake.
+	ci, cr := net.Pipe()
+	defer ci.Close()
+	defer cr.Close()
+	done := make(chan error, 1)
+	go func() {
+		h, err := ReadHello(cr)
+		if err == nil {
+			_, err = h.Accept(cr, r, nil, 0)
+		}
+		done <- err
+	}()
+	if _, err := Handshake(ci, true, r, nil, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}

@@ -55,6 +55,9 @@ var (
 	ErrBadHello = errors.New("envelope: bad stream hello")
 	// ErrClosed: a record was written or read after the final one.
 	ErrClosed = errors.New("envelope: stream already finished")
+	// ErrBusy: the responder refused the stream for load (Refuse) instead
+	// of answering the hello.
+	ErrBusy = errors.New("peer is refusing streams: too many connections")
 )
 
 // Stream seals and opens the records of one stream. It is not safe for
@@ -90,48 +93,105 @@ type direction struct {
 // no limit beyond the caller's deadlines); it is enforced from each record's
 // length prefix, before the record is read. Set a
 // deadline on the connection before calling: Handshake reads.
+//
+// An initiator whose responder refused the stream (Refuse) gets an error
+// wrapping ErrBusy. A responder that wants to decide between the hello and
+// its answer uses ReadHello, then Hello.Accept or Refuse.
 func Handshake(rw io.ReadWriter, initiator bool, ring Sealer, label []byte, limit int64) (*Stream, error) {
+	if !initiator {
+		h, err := ReadHello(rw)
+		if err != nil {
+			return nil, err
+		}
+		return h.Accept(rw, ring, label, limit)
+	}
 	if err := CheckLabel(label); err != nil {
 		return nil, err
 	}
-	var mine, theirs [helloLen]byte
-	mine[0] = StreamVersion
-	if _, err := rand.Read(mine[1:]); err != nil {
-		return nil, fmt.Errorf("envelope: stream nonce: %w", err)
+	mine, err := newHello()
+	if err != nil {
+		return nil, err
 	}
-	readHello := func() error {
-		if _, err := io.ReadFull(rw, theirs[:]); err != nil {
-			return fmt.Errorf("envelope: read hello: %w", err)
-		}
-		if theirs[0] != StreamVersion {
-			return fmt.Errorf("%w: version %d, want %d", ErrBadHello, theirs[0], StreamVersion)
-		}
-		return nil
+	if _, err := rw.Write(mine[:]); err != nil {
+		return nil, fmt.Errorf("envelope: write hello: %w", err)
 	}
-	writeHello := func() error {
-		if _, err := rw.Write(mine[:]); err != nil {
-			return fmt.Errorf("envelope: write hello: %w", err)
-		}
-		return nil
+	var theirs [helloLen]byte
+	n, err := io.ReadFull(rw, theirs[:])
+	if n > 0 && theirs[0] == refuseByte {
+		return nil, ErrBusy
 	}
-	var initNonce, respNonce []byte
-	if initiator {
-		if err := writeHello(); err != nil {
-			return nil, err
-		}
-		if err := readHello(); err != nil {
-			return nil, err
-		}
-		initNonce, respNonce = mine[1:], theirs[1:]
-	} else {
-		if err := readHello(); err != nil {
-			return nil, err
-		}
-		if err := writeHello(); err != nil {
-			return nil, err
-		}
-		initNonce, respNonce = theirs[1:], mine[1:]
+	if err != nil {
+		return nil, fmt.Errorf("envelope: read hello: %w", err)
 	}
+	if theirs[0] != StreamVersion {
+		return nil, fmt.Errorf("%w: version %d, want %d", ErrBadHello, theirs[0], StreamVersion)
+	}
+	return newStream(rw, true, ring, label, limit, mine[1:], theirs[1:]), nil
+}
+
+// Hello is an initiator's hello, read by a responder that has not answered
+// yet.
+type Hello struct {
+	nonce [streamNonceLen]byte
+}
+
+// ReadHello reads an initiator's hello. Only its version is checked: it
+// carries nothing authenticated, and the first record proves (or not) that
+// the initiator holds a key.
+func ReadHello(r io.Reader) (Hello, error) {
+	var b [helloLen]byte
+	if _, err := io.ReadFull(r, b[:]); err != nil {
+		return Hello{}, fmt.Errorf("envelope: read hello: %w", err)
+	}
+	if b[0] != StreamVersion {
+		return Hello{}, fmt.Errorf("%w: version %d, want %d", ErrBadHello, b[0], StreamVersion)
+	}
+	var h Hello
+	copy(h.nonce[:], b[1:])
+	return h, nil
+}
+
+// Accept answers the initiator's hello with ours and returns the
+// responder's side of the stream; limit is as for Handshake.
+func (h Hello) Accept(rw io.ReadWriter, ring Sealer, label []byte, limit int64) (*Stream, error) {
+	if err := CheckLabel(label); err != nil {
+		return nil, err
+	}
+	mine, err := newHello()
+	if err != nil {
+		return nil, err
+	}
+	if _, err := rw.Write(mine[:]); err != nil {
+		return nil, fmt.Errorf("envelope: write hello: %w", err)
+	}
+	return newStream(rw, false, ring, label, limit, h.nonce[:], mine[1:]), nil
+}
+
+// refuseByte, sent in place of the responder's hello, says that the
+// responder is refusing streams for load. It is not authenticated: anyone
+// on the path could send it, as anyone on the path could reset the
+// connection; it only turns a reset into an error that says why.
+const refuseByte = 0xFF
+
+// Refuse tells an initiator, in place of a hello, that the responder is
+// refusing streams for load; the initiator's Handshake then fails with
+// ErrBusy. Close the connection afterwards.
+func Refuse(w io.Writer) error {
+	_, err := w.Write([]byte{refuseByte})
+	return err
+}
+
+func newHello() ([helloLen]byte, error) {
+	var h [helloLen]byte
+	h[0] = StreamVersion
+	if _, err := rand.Read(h[1:]); err != nil {
+		return h, fmt.Errorf("envelope: stream nonce: %w", err)
+	}
+	return h, nil
+}
+
+// newStream builds a stream from both hellos' nonces.
+func newStream(rw io.ReadWriter, initiator bool, ring Sealer, label []byte, limit int64, initNonce, respNonce []byte) *Stream {
 	aad := func(dir byte) []byte {
 		b := make([]byte, 0, streamAADLen+len(label))
 		b = append(b, 0x00, dir)
@@ -147,7 +207,7 @@ func Handshake(rw io.ReadWriter, initiator bool, ring Sealer, label []byte, limi
 	} else {
 		s.send.aad, s.recv.aad = aad(toInitiator), aad(toResponder)
 	}
-	return s, nil
+	return s
 }
 
 // setCounter writes c into the direction's associated data.
@@ -194,7 +254,12 @@ func (s *Stream) ReadRecord() (data []byte, final bool, err error) {
 	if d.done {
 		return nil, false, ErrClosed
 	}
-	if _, err := io.ReadFull(s.rw, s.lenBuf[:]); err != nil {
+	if n, err := io.ReadFull(s.rw, s.lenBuf[:]); err != nil {
+		if n > 0 && s.lenBuf[0] == refuseByte {
+			// No record is that long: the peer refused the stream
+			// for load after all (Refuse).
+			return nil, false, ErrBusy
+		}
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 			return nil, false, fmt.Errorf("%w: after %d records", ErrTruncated, d.counter)
 		}
