@@ -2,27 +2,57 @@
 // lines on stdout, one object per line. The integration tests drive it as a
 // real process; it is also a small tool to try a cluster by hand.
 //
-// Make a key file once and share it with every member:
+// Make a key file once and share it with every member. Keep it (and the
+// built binary, if you build one) out of the repository:
 //
-//	go run ./examples/agent -keygen -keyfile cluster.key
+//	go run ./examples/agent -keygen -keyfile /tmp/cluster.key
+//
+// -keygen refuses to replace an existing key file unless -force is given;
+// the file is written with mode 0600, through a temporary file and a
+// rename, so a reader never sees half a key file.
 //
 // Then start members, each on its own port, joining any running one:
 //
-//	go run ./examples/agent -name a -bind 127.0.0.1:7946 -keyfile cluster.key -profile local
-//	go run ./examples/agent -name b -bind 127.0.0.1:7947 -keyfile cluster.key -profile local -join 127.0.0.1:7946
+//	go run ./examples/agent -name a -bind 127.0.0.1:7946 -keyfile /tmp/cluster.key -profile local
+//	go run ./examples/agent -name b -bind 127.0.0.1:7947 -keyfile /tmp/cluster.key -profile local -join 127.0.0.1:7946
+//
+// The flags:
+//
+//	-name NAME          member name, unique in the cluster (default: the host name)
+//	-bind ADDR          address to bind UDP and TCP: ip:port or a go-sockaddr
+//	                    template; port 0 picks a free port (default 127.0.0.1:0)
+//	-advertise ADDR     address others reach this node at (default: the bound one)
+//	-join SEEDS         comma-separated seed addresses to join
+//	-join-timeout D     how long joining the seeds may take (default 10s)
+//	-keyfile PATH       keyring file (keyring.Load format); with -keygen, the file to write
+//	-plaintext          run without encryption, on purpose (instead of -keyfile)
+//	-label LABEL        cluster label, authenticated in every datagram
+//	-payload TEXT       this member's payload
+//	-profile P          protocol timings: lan, wan or local (default lan)
+//	-statsd HOST:PORT   send metrics to this statsd address (UDP)
+//	-leave-timeout D    how long a graceful leave may take (default 5s)
+//	-log-level L        stderr log level: debug, info, warn or error (default info)
+//	-keygen             print a new base64 key and exit; with -keyfile, write a key file
+//	-suite S            cipher suite of -keygen: xchacha20-poly1305 (default) or aes-gcm
+//	-force              with -keygen -keyfile, replace an existing key file
 //
 // The first line is {"event":"ready",...} with the address others reach the
 // node at (the real port when bound to port 0). Every membership event
 // follows as one line: time, event (joined, updated, suspected, alive,
-// failed, left), name, addr, state, incarnation and payload. On SIGINT or
-// SIGTERM the agent leaves gracefully (bounded by -leave-timeout; a second
-// signal cuts it short) and shuts down; it exits non-zero on any error.
+// failed, left), name, addr, state, incarnation and payload. On SIGINT,
+// SIGTERM or SIGHUP the agent leaves gracefully (bounded by -leave-timeout;
+// a second signal cuts it short), prints {"event":"leave",...} with the
+// signal, shuts down and exits 0; it exits non-zero on any error. Under
+// nohup, SIGHUP stays ignored.
 //
 // While it runs, the agent reads commands from stdin, one per line:
 // "members" prints {"event":"members","members":[...]} with the node's
-// current view, "payload TEXT" replaces the node's payload, and "add ADDR"
-// probes ADDR to add it as a member, then prints {"event":"add",...} with
-// an error if it did not answer.
+// current view; "payload TEXT" replaces the node's payload, then prints
+// {"event":"payload",...} with the node as it now is, or with an error
+// (such as a payload over the cap); and "add ADDR" probes ADDR to add it as
+// a member, then prints {"event":"add",...} with an error if it did not
+// answer. The agent never prints or logs key material, except the new key
+// that -keygen without -keyfile prints on purpose.
 package main
 
 import (
@@ -34,6 +64,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -51,6 +82,13 @@ import (
 func main() {
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	// SIGHUP (the terminal went away, or a supervisor's nudge) would kill
+	// the agent by Go's default, and the others would see it fail: leave
+	// gracefully instead. Under nohup it stays ignored, as asked: Notify
+	// would undo that.
+	if !signal.Ignored(syscall.SIGHUP) {
+		signal.Notify(sigs, syscall.SIGHUP)
+	}
 	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr, sigs))
 }
 
@@ -68,35 +106,46 @@ type options struct {
 	payload      string
 	keygen       bool
 	suite        string
+	force        bool
 	leaveTimeout time.Duration
 	joinTimeout  time.Duration
 	logLevel     string
 }
 
+// newFlagSet defines the agent's flags, writing them into o.
+func newFlagSet(o *options) *flag.FlagSet {
+	set := flag.NewFlagSet("agent", flag.ContinueOnError)
+	set.StringVar(&o.name, "name", "", "member name, unique in the cluster (default: the host name)")
+	set.StringVar(&o.bind, "bind", "127.0.0.1:0", "address to bind UDP and TCP: ip:port or a go-sockaddr template; port 0 picks a free port")
+	set.StringVar(&o.advertise, "advertise", "", "address others reach this node at (default: the bound address)")
+	set.StringVar(&o.join, "join", "", "comma-separated seed addresses to join")
+	set.StringVar(&o.keyfile, "keyfile", "", "keyring file (keyring.Load format); with -keygen, the file to write")
+	set.BoolVar(&o.plaintext, "plaintext", false, "run without encryption, on purpose (instead of -keyfile)")
+	set.StringVar(&o.label, "label", "", "cluster label, authenticated in every datagram")
+	set.StringVar(&o.statsd, "statsd", "", "send metrics to this statsd host:port (UDP)")
+	set.StringVar(&o.profile, "profile", "lan", "protocol timings: lan, wan or local")
+	set.StringVar(&o.payload, "payload", "", "this member's payload")
+	set.BoolVar(&o.keygen, "keygen", false, "print a new base64 key and exit; with -keyfile, write a key file instead")
+	set.StringVar(&o.suite, "suite", keyring.XChaCha20Poly1305.String(), "cipher suite of -keygen: xchacha20-poly1305 or aes-gcm")
+	set.DurationVar(&o.leaveTimeout, "leave-timeout", 5*time.Second, "how long a graceful leave may take on SIGINT/SIGTERM")
+	set.DurationVar(&o.joinTimeout, "join-timeout", 10*time.Second, "how long joining the seeds may take")
+	set.BoolVar(&o.force, "force", false, "with -keygen -keyfile, replace an existing key file")
+	set.StringVar(&o.logLevel, "log-level", "info", "stderr log level: debug, info, warn or error")
+	return set
+}
+
 func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	var o options
-	fs := flag.NewFlagSet("agent", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.StringVar(&o.name, "name", "", "member name, unique in the cluster (default: the host name)")
-	fs.StringVar(&o.bind, "bind", "127.0.0.1:0", "address to bind UDP and TCP: ip:port or a go-sockaddr template; port 0 picks a free port")
-	fs.StringVar(&o.advertise, "advertise", "", "address others reach this node at (default: the bound address)")
-	fs.StringVar(&o.join, "join", "", "comma-separated seed addresses to join")
-	fs.StringVar(&o.keyfile, "keyfile", "", "keyring file (keyring.Load format); with -keygen, the file to write")
-	fs.BoolVar(&o.plaintext, "plaintext", false, "run without encryption, on purpose (instead of -keyfile)")
-	fs.StringVar(&o.label, "label", "", "cluster label, authenticated in every datagram")
-	fs.StringVar(&o.statsd, "statsd", "", "send metrics to this statsd host:port (UDP)")
-	fs.StringVar(&o.profile, "profile", "lan", "protocol timings: lan, wan or local")
-	fs.StringVar(&o.payload, "payload", "", "this member's payload")
-	fs.BoolVar(&o.keygen, "keygen", false, "print a new base64 key and exit; with -keyfile, write a key file instead")
-	fs.StringVar(&o.suite, "suite", keyring.XChaCha20Poly1305.String(), "cipher suite of -keygen: xchacha20-poly1305 or aes-gcm")
-	fs.DurationVar(&o.leaveTimeout, "leave-timeout", 5*time.Second, "how long a graceful leave may take on SIGINT/SIGTERM")
-	fs.DurationVar(&o.joinTimeout, "join-timeout", 10*time.Second, "how long joining the seeds may take")
-	fs.StringVar(&o.logLevel, "log-level", "info", "stderr log level: debug, info, warn or error")
-	if err := fs.Parse(args); err != nil {
+	set := newFlagSet(&o)
+	set.SetOutput(stderr)
+	if err := set.Parse(args); err != nil {
 		return nil, err
 	}
-	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
+	if set.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments %q", set.Args())
+	}
+	if o.force && (!o.keygen || o.keyfile == "") {
+		return nil, errors.New("-force only applies to -keygen -keyfile")
 	}
 	return &o, nil
 }
@@ -126,11 +175,24 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, sigs <-chan o
 	return 0
 }
 
-// keygen prints a new key, or writes it as a key file.
+// keygen prints a new key, or writes it as a key file. It does not replace
+// an existing file unless -force: that would lock this member out of a
+// cluster whose key it was. The check comes before the write, so two
+// keygens racing for one path can both pass it; the write itself is atomic.
 func keygen(o *options, stdout, stderr io.Writer) error {
 	suite, err := keyring.ParseSuite(o.suite)
 	if err != nil {
 		return err
+	}
+	if o.keyfile != "" && !o.force {
+		// Lstat: a symlink, even a dangling one, counts as existing.
+		_, err := os.Lstat(o.keyfile)
+		if err == nil {
+			return fmt.Errorf("%s already exists: pass -force to replace it", o.keyfile)
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("-keyfile: %w", err)
+		}
 	}
 	key, err := keyring.Generate(suite)
 	if err != nil {
@@ -286,7 +348,7 @@ func agent(o *options, stdin io.Reader, stdout, stderr io.Writer, sigs <-chan os
 	}()
 	leaveErr := node.Leave(ctx)
 	cancel()
-	l := line{Event: "leave"}
+	l := line{Event: "leave", Signal: sig.String()}
 	if leaveErr != nil {
 		l.Error = leaveErr.Error()
 		log.Warn("graceful leave incomplete", "err", leaveErr)
@@ -330,7 +392,9 @@ func commands(node *membership.Node, stdin io.Reader, out *printer, log *slog.Lo
 		case "payload":
 			if err := node.SetPayload([]byte(arg)); err != nil {
 				out.print(line{Event: "payload", Error: err.Error()})
+				continue
 			}
+			out.print(line{Event: "payload", member: memberOf(node.Myself())})
 		case "add":
 			// AddMember probes the address; its ack brings it into our
 			// view. The probe is bounded by the node's own timeouts.
@@ -355,6 +419,7 @@ type line struct {
 	Event string `json:"event"`
 	member
 	Answered int      `json:"answered,omitempty"`
+	Signal   string   `json:"signal,omitempty"` // on the leave line: what made the agent leave
 	Error    string   `json:"error,omitempty"`
 	Members  []member `json:"members,omitempty"`
 }
