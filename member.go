@@ -94,6 +94,13 @@ const (
 	EventFailed
 	// EventLeft: a member left the group on purpose (or was marked left).
 	EventLeft
+	// EventNameConflict: two processes claim one name. Member is the one
+	// that holds it in our view (ourselves, when the name is ours) and
+	// Event.ConflictAddr is where the other claim comes from. The protocol
+	// keeps the member that holds the name (a joiner's Join fails with
+	// ErrNameConflict); the application decides what else to do, such as
+	// alerting an operator or, on the newcomer, shutting down.
+	EventNameConflict
 )
 
 // String returns the lower-case name of the event kind.
@@ -111,6 +118,8 @@ func (k EventKind) String() string {
 		return "failed"
 	case EventLeft:
 		return "left"
+	case EventNameConflict:
+		return "name_conflict"
 	}
 	return fmt.Sprintf("event(%d)", uint8(k))
 }
@@ -138,6 +147,9 @@ func eventKindOf(k swim.EventKind) EventKind {
 type Event struct {
 	Kind   EventKind
 	Member Member
+	// ConflictAddr, for EventNameConflict only, is the address of the
+	// other process that claims Member.Name.
+	ConflictAddr netip.AddrPort
 }
 
 // String describes the event in one line, for logs.

@@ -432,7 +432,11 @@ func (n *Node) emit(e *swim.Event) {
 	case swim.EventLeft:
 		n.met.Leave()
 	}
-	ev := Event{Kind: eventKindOf(e.Kind), Member: memberOf(e.Member)}
+	n.deliver(Event{Kind: eventKindOf(e.Kind), Member: memberOf(e.Member)})
+}
+
+// deliver hands an event to the subscriber without ever waiting.
+func (n *Node) deliver(ev Event) {
 	n.log.Debug("event", "kind", ev.Kind.String(), "member", ev.Member.Name, "addr", ev.Member.Addr)
 	select {
 	case n.events <- ev:
@@ -625,7 +629,7 @@ func (n *Node) joinOne(ctx context.Context, a netip.AddrPort) error {
 			err = fmt.Errorf("%w (tried %d times)", err, attempt)
 		}
 		var hungUp *hungUpError
-		if errors.Is(err, ErrShutdown) || errors.As(err, &hungUp) {
+		if errors.Is(err, ErrShutdown) || errors.Is(err, ErrNameConflict) || errors.As(err, &hungUp) {
 			return err
 		}
 		wait := pause/2 + rand.N(pause/2+1)
@@ -794,6 +798,11 @@ func (n *Node) probe(ctx context.Context, addr string, start func(*swim.Core, ne
 	if err != nil {
 		return swim.ProbeResult{}, fmt.Errorf("membership: probe %q: %w", addr, err)
 	}
+	return n.probeAddr(ctx, a, start)
+}
+
+func (n *Node) probeAddr(ctx context.Context, a netip.AddrPort, start func(*swim.Core, netip.AddrPort) (uint64, error)) (swim.ProbeResult, error) {
+	var err error
 	ch := make(chan swim.ProbeResult, 1)
 	var tok uint64
 	n.do(func() {

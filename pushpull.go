@@ -364,6 +364,11 @@ func (n *Node) serveStream(s *streamConn) error {
 		return err
 	}
 	var ours swim.Snapshot
+	if held, taken := n.joinConflict(n.ctx, &peer); taken {
+		// Refuse without merging, saying where the name is held
+		// (conflict.go).
+		return st.Refuse(refuseNameConflict + held.String())
+	}
 	var merr error
 	n.do(func() {
 		merr = n.core.Merge(time.Now(), &peer)
@@ -439,6 +444,9 @@ func (n *Node) pushPull(ctx context.Context, addr netip.AddrPort, join bool) (er
 	}
 	peer, err := n.readSnapshot(st, nil)
 	if err != nil {
+		if rerr := n.refusal(err); rerr != nil {
+			return rerr
+		}
 		return n.ctxErr(ctx, hintRefused(err))
 	}
 	n.do(func() { err = n.core.Merge(time.Now(), &peer) })

@@ -218,6 +218,14 @@ func (m *Metrics) Refutation() {
 	m.incr(Refutations, 1, "", "", "", "")
 }
 
+// NameConflict counts one name claimed by two processes.
+func (m *Metrics) NameConflict() {
+	if m == nil {
+		return
+	}
+	m.incr(NameConflicts, 1, "", "", "", "")
+}
+
 // Death counts one member declared failed.
 func (m *Metrics) Death() {
 	if m == nil {

@@ -79,6 +79,10 @@ const (
 	// EventsDropped counts events not delivered because the subscriber's
 	// bounded channel was full. Counter.
 	EventsDropped = Prefix + ".events.dropped"
+	// NameConflicts counts names claimed by two processes at once (a
+	// joiner refused because a live member holds its name, or gossip that
+	// shows two addresses taking turns under one name). Counter.
+	NameConflicts = Prefix + ".name.conflicts"
 	// TransportDropped counts datagrams and streams the transport dropped,
 	// by reason. Counter; labels: reason.
 	TransportDropped = Prefix + ".transport.dropped"
@@ -188,5 +192,5 @@ var allNames = []string{
 	Protocol, Health, GossipQueue,
 	PushPulls, PushPullDuration,
 	Dropped, AESGCMSeals,
-	EventsDropped, TransportDropped,
+	EventsDropped, TransportDropped, NameConflicts,
 }

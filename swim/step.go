@@ -512,7 +512,7 @@ func (c *Core) removePending(i int) {
 // allows.
 func (c *Core) repair(d uint64, from netip.AddrPort, sender *member) {
 	if c.cfg.RepairInterval <= 0 || d == 0 || d == c.Digest() || len(c.queue) > 0 ||
-		sender == nil || !sender.live() || c.now-c.lastRepair < int64(c.cfg.RepairInterval) {
+		sender == nil || sender == c.self || !sender.live() || c.now-c.lastRepair < int64(c.cfg.RepairInterval) {
 		return
 	}
 	c.lastRepair = c.now

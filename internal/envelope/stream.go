@@ -40,6 +40,7 @@ const (
 	helloLen       = 1 + streamNonceLen
 	streamAADLen   = 1 + 1 + 2*streamNonceLen + 8
 	flagFinal      = 1
+	flagRefusal    = 2 // with flagFinal: the data says why the sender refuses the exchange
 )
 
 // Stream errors.
@@ -58,7 +59,25 @@ var (
 	// ErrBusy: the responder refused the stream for load (Refuse) instead
 	// of answering the hello.
 	ErrBusy = errors.New("peer is refusing streams: too many connections")
+	// ErrRefused is wrapped by the *RefusalError that ReadRecord returns
+	// when the peer ended the stream with a refusal (Stream.Refuse).
+	ErrRefused = errors.New("envelope: peer refused the exchange")
 )
+
+// MaxRefusal is the longest reason a refusal carries.
+const MaxRefusal = 256
+
+// RefusalError is a refusal record: the peer, which holds a key, ended the
+// stream saying why.
+type RefusalError struct {
+	Reason string
+}
+
+// Error quotes the reason.
+func (e *RefusalError) Error() string { return fmt.Sprintf("%v: %q", ErrRefused, e.Reason) }
+
+// Unwrap returns ErrRefused.
+func (e *RefusalError) Unwrap() error { return ErrRefused }
 
 // Stream seals and opens the records of one stream. It is not safe for
 // concurrent use by several writers or several readers, but one goroutine
@@ -230,6 +249,14 @@ func (s *Stream) WriteRecord(data []byte, final bool) error {
 	if final {
 		flags = flagFinal
 	}
+	return s.writeRecord(data, flags)
+}
+
+func (s *Stream) writeRecord(data []byte, flags byte) error {
+	d := &s.send
+	if d.done {
+		return ErrClosed
+	}
 	d.plain = append(append(d.plain[:0], flags), data...)
 	d.setCounter(d.counter)
 	out, err := s.ring.Seal(append(d.sealBuf[:0], 0, 0, 0, 0), d.plain, d.aad)
@@ -242,8 +269,19 @@ func (s *Stream) WriteRecord(data []byte, final bool) error {
 		return fmt.Errorf("envelope: write record %d: %w", d.counter, err)
 	}
 	d.counter++
-	d.done = final
+	d.done = flags&flagFinal != 0
 	return nil
+}
+
+// Refuse ends the stream with a sealed refusal record that says why (at
+// most MaxRefusal bytes): the peer's ReadRecord returns a *RefusalError.
+// Unlike the unauthenticated refusal of a hello (the package function
+// Refuse), only a key holder can send it.
+func (s *Stream) Refuse(reason string) error {
+	if len(reason) > MaxRefusal {
+		reason = reason[:MaxRefusal]
+	}
+	return s.writeRecord([]byte(reason), flagFinal|flagRefusal)
 }
 
 // ReadRecord reads and opens the next record. The data is valid until the
@@ -292,11 +330,18 @@ func (s *Stream) ReadRecord() (data []byte, final bool, err error) {
 		return nil, false, fmt.Errorf("envelope: record %d: %w", d.counter, err)
 	}
 	s.plain = plain
-	if len(plain) < 1 || plain[0]&^flagFinal != 0 {
+	if len(plain) < 1 || plain[0]&^(flagFinal|flagRefusal) != 0 || plain[0] == flagRefusal {
 		return nil, false, fmt.Errorf("%w: record %d flags", ErrMalformed, d.counter)
 	}
 	d.counter++
 	final = plain[0]&flagFinal != 0
 	d.done = final
+	if plain[0]&flagRefusal != 0 {
+		reason := plain[1:]
+		if len(reason) > MaxRefusal {
+			reason = reason[:MaxRefusal]
+		}
+		return nil, true, &RefusalError{Reason: string(reason)}
+	}
 	return plain[1:], final, nil
 }
