@@ -7,10 +7,13 @@ import (
 
 // Sentinel errors. Every error this package returns wraps exactly one of
 // them, so callers branch with errors.Is; errors about a particular datagram
-// are *OpenError values that also carry what the header said.
+// are *OpenError values that also carry what the header said. The one
+// addition: an error of Load or Save caused by the operating system also
+// wraps the os error, so errors.Is(err, fs.ErrNotExist) works beside
+// errors.Is(err, ErrKeyFile).
 var (
 	// ErrInvalidKey: a key has the wrong length for the suite, is all zero,
-	// or is not valid base64.
+	// or is not valid base64, or a key file holds no key.
 	ErrInvalidKey = errors.New("keyring: invalid key")
 	// ErrDuplicateKey: the same key was given twice.
 	ErrDuplicateKey = errors.New("keyring: duplicate key")
@@ -22,12 +25,24 @@ var (
 	// ErrLabelTooLong: a label is longer than MaxLabelLen bytes.
 	ErrLabelTooLong = errors.New("keyring: label too long")
 
+	// ErrKeyFile: Load could not read a key file or does not understand
+	// it (too large, no "suite NAME" line, a line out of place, a missing
+	// or wrong "end N" line, which is how a truncated file shows), or Save
+	// could not write one. A bad key inside a well-formed file is
+	// ErrInvalidKey or ErrDuplicateKey instead, and an unknown suite name
+	// ErrUnknownSuite.
+	ErrKeyFile = errors.New("keyring: key file")
+	// ErrInsecureKeyFile: Load refused a key file that its owner's group
+	// or other users may read or write. The error names the file, its mode
+	// and the fix; see AllowInsecurePermissions.
+	ErrInsecureKeyFile = errors.New("keyring: key file is accessible to other users")
+
 	// ErrTruncated: a datagram is shorter than its header, nonce and tag.
 	ErrTruncated = errors.New("keyring: datagram truncated")
 	// ErrUnknownVersion: a datagram's version byte is not Version.
 	ErrUnknownVersion = errors.New("keyring: unknown wire version")
 	// ErrUnknownSuite: a datagram's suite byte is not this keyring's suite,
-	// or a suite value is not one this package knows.
+	// or a suite value or name is not one this package knows.
 	ErrUnknownSuite = errors.New("keyring: unknown or mismatched suite")
 	// ErrUnknownKey: no key in this keyring has the fingerprint the
 	// datagram carries, and no key opened it. The *OpenError names the
@@ -72,3 +87,4 @@ func (e *OpenError) Error() string {
 
 // Unwrap returns Reason, so errors.Is(err, ErrUnknownKey) works.
 func (e *OpenError) Unwrap() error { return e.Reason }
+

@@ -2,7 +2,9 @@ package keyring
 
 import (
 	"bytes"
+	"encoding/base64"
 	"errors"
+	"fmt"
 	"testing"
 )
 
@@ -58,6 +60,39 @@ func FuzzOpen(f *testing.F) {
 			if !bytes.Equal(again, datagram) {
 				t.Fatalf("Open accepted a datagram this key did not seal: %x", datagram)
 			}
+		}
+	})
+}
+
+// FuzzParseKeyFile feeds arbitrary text to the key file parser. It must
+// never panic, every error must wrap exactly one sentinel, and a file it
+// accepts must hold as many keys as its end line says.
+func FuzzParseKeyFile(f *testing.F) {
+	b64 := base64.StdEncoding.EncodeToString
+	good := "# c\nsuite xchacha20-poly1305\n" + b64(testKey(32, 1)) + "\n" + b64(testKey(32, 2)) + "\nend 2\n"
+	for _, seed := range []string{
+		good, good[:len(good)-6], "", "suite aes-gcm\n" + b64(testKey(16, 1)) + "\nend 1",
+		"suite aes-gcm\nend 0\n", "end 1\n", "suite\n", "suite aes-gcm\r\n" + b64(testKey(24, 3)) + "\r\nend 1\r\n",
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		k, err := parseFile("fuzz", data)
+		if err != nil {
+			n := 0
+			for _, s := range sentinels {
+				if errors.Is(err, s) {
+					n++
+				}
+			}
+			if n != 1 {
+				t.Fatalf("error %v matches %d sentinels, want exactly 1", err, n)
+			}
+			return
+		}
+		want := fmt.Sprintf("end %d", len(k.Keys()))
+		if !bytes.Contains(data, []byte(want)) {
+			t.Fatalf("accepted a file with %d keys but no %q line: %q", len(k.Keys()), want, data)
 		}
 	})
 }

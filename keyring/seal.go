@@ -55,9 +55,9 @@ func (k *Keyring) Seal(dst, plaintext, label []byte) ([]byte, error) {
 	out[1] = byte(k.suite)
 	copy(out[2:headerLen], p.fp[:])
 	nonce := out[headerLen : headerLen+ns]
-	if _, err := rand.Read(nonce); err != nil {
-		return dst, fmt.Errorf("keyring: nonce: %w", err)
-	}
+	// Since Go 1.24 rand.Read never returns an error: it crashes the
+	// program instead, so there is no error to handle here.
+	rand.Read(nonce)
 	aad, buf := buildAAD(out[:headerLen], label)
 	p.aead.Seal(out[headerLen+ns:headerLen+ns], nonce, plaintext, aad)
 	releaseAAD(buf)
