@@ -111,6 +111,11 @@ func TestEveryErrorWrapsOneSentinel(t *testing.T) {
 			_, err := ring().Open(nil, withByte(len(sealed)-1, sealed[len(sealed)-1]^1), nil)
 			return err
 		}, ErrAuthFailed, nil},
+		{"OpenDetail/auth", func() error {
+			_, f := ring().OpenDetail(nil, withByte(len(sealed)-1, sealed[len(sealed)-1]^1), nil)
+			return f.Err()
+		}, ErrAuthFailed, nil},
+		{"OpenDetail/label", func() error { _, f := ring().OpenDetail(nil, sealed, longLabel); return f.Err() }, ErrLabelTooLong, nil},
 		// Load: the file itself.
 		{"Load/missing", func() error { _, err := Load(filepath.Join(dir, "missing")); return err }, ErrKeyFile, fs.ErrNotExist},
 		{"Load/insecure", func() error { _, err := Load(write("insecure", good+"end 1\n", 0o644)); return err }, ErrInsecureKeyFile, nil},

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"reflect"
 	"testing"
 )
 
@@ -12,6 +13,8 @@ import (
 // panic, must fail with exactly one typed reason and leave dst unchanged, and
 // may succeed only on a datagram this key really sealed: re-sealing the
 // plaintext with the datagram's own nonce must give the datagram back.
+// OpenDetail must agree with Open: the same plaintext, and on failure the
+// reason Open's error wraps and, from Err, the same error.
 func FuzzOpen(f *testing.F) {
 	label := []byte("fuzz")
 	rings := []*Keyring{
@@ -39,6 +42,13 @@ func FuzzOpen(f *testing.F) {
 		for _, r := range rings {
 			dst := []byte("dst")
 			out, err := r.Open(dst, datagram, label)
+			dout, f := r.OpenDetail([]byte("dst"), datagram, label)
+			if !bytes.Equal(out, dout) || !reflect.DeepEqual(err, f.Err()) {
+				t.Fatalf("Open gives %x, %v; OpenDetail gives %x, %v", out, err, dout, f.Err())
+			}
+			if err != nil && !errors.Is(err, f.Reason.sentinel()) {
+				t.Fatalf("OpenDetail's reason %v is not the one Open's error %v wraps", f.Reason, err)
+			}
 			if err != nil {
 				if !bytes.Equal(out, []byte("dst")) {
 					t.Fatalf("failed Open changed dst to %x", out)
