@@ -138,6 +138,8 @@ func TestEveryErrorWrapsOneSentinel(t *testing.T) {
 		{"Load/second end", func() error { _, err := Load(keyFile("end2", good+"end 1\nend 1\n")); return err }, ErrKeyFile, nil},
 		{"Load/end without count", func() error { _, err := Load(keyFile("endbare", good+"end\n")); return err }, ErrKeyFile, nil},
 		{"Load/end not a number", func() error { _, err := Load(keyFile("endx", good+"end one\n")); return err }, ErrKeyFile, nil},
+		{"Load/end with leading zero", func() error { _, err := Load(keyFile("end01", good+"end 01\n")); return err }, ErrKeyFile, nil},
+		{"Load/end with sign", func() error { _, err := Load(keyFile("endplus", good+"end +1\n")); return err }, ErrKeyFile, nil},
 		{"Load/end negative", func() error { _, err := Load(keyFile("endneg", good+"end -1\n")); return err }, ErrKeyFile, nil},
 		{"Load/key after end", func() error { _, err := Load(keyFile("after", good+"end 1\n"+b64(k32b)+"\n")); return err }, ErrKeyFile, nil},
 		{"Load/no end", func() error { _, err := Load(keyFile("noend", good)); return err }, ErrKeyFile, nil},

@@ -160,8 +160,9 @@ func parseFile(path string, data []byte) (*Keyring, error) {
 			if endLine != 0 {
 				return nil, bad(n, "a second \"end N\" line (the first is line %d)", endLine)
 			}
-			c, err := strconv.Atoi(strings.TrimSpace(strings.TrimPrefix(line, "end")))
-			if err != nil || c < 0 {
+			num := strings.TrimSpace(strings.TrimPrefix(line, "end"))
+			c, err := strconv.Atoi(num)
+			if err != nil || c < 0 || strconv.Itoa(c) != num { // as Save writes it: no sign, no leading zero
 				return nil, bad(n, "want \"end N\", N the number of keys in the file")
 			}
 			count, endLine = c, n

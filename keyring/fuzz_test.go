@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -100,9 +101,16 @@ func FuzzParseKeyFile(f *testing.F) {
 			}
 			return
 		}
-		want := fmt.Sprintf("end %d", len(k.Keys()))
-		if !bytes.Contains(data, []byte(want)) {
-			t.Fatalf("accepted a file with %d keys but no %q line: %q", len(k.Keys()), want, data)
+		// The last line that is not blank or a comment must be the end
+		// line, exactly as Save writes it.
+		last := ""
+		for line := range strings.Lines(string(data)) {
+			if l := strings.TrimSpace(line); l != "" && !strings.HasPrefix(l, "#") {
+				last = l
+			}
+		}
+		if want := fmt.Sprintf("end %d", len(k.Keys())); last != want {
+			t.Fatalf("accepted a file with %d keys whose last line is %q, not %q: %q", len(k.Keys()), last, want, data)
 		}
 	})
 }
