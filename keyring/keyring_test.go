@@ -526,12 +526,14 @@ func TestLoadErrors(t *testing.T) {
 	good := base64.StdEncoding.EncodeToString(testKey(32, 1))
 	short := base64.StdEncoding.EncodeToString(testKey(16, 1))
 	cases := []struct{ name, body, msg string }{
-		{"no suite", good + "\n", "line 1: want \"suite NAME\""},
-		{"bad suite", "suite rot13\n" + good, "line 1: keyring: unknown suite \"rot13\""},
-		{"no keys", "# only a comment\nsuite xchacha20-poly1305\n", "holds no key"},
-		{"bad base64", "suite xchacha20-poly1305\n\n" + good + "\n%%%\n", "line 4"},
-		{"short key", "suite xchacha20-poly1305\n" + short, "got 16 bytes"},
+		{"no suite", good + "\nend 1\n", "line 1: want \"suite NAME\""},
+		{"bad suite", "suite rot13\n" + good + "\nend 1\n", "line 1: keyring: unknown or mismatched suite \"rot13\""},
+		{"no keys", "# only a comment\nsuite xchacha20-poly1305\nend 0\n", "holds no key"},
+		{"bad base64", "suite xchacha20-poly1305\n\n" + good + "\n%%%\nend 2\n", "line 4"},
+		{"short key", "suite xchacha20-poly1305\n" + short + "\nend 1", "got 16 bytes"},
+		{"duplicate", "suite xchacha20-poly1305\n" + good + "\n\n" + good + "\nend 2", "line 4 is also on line 2"},
 		{"empty", "", "no \"suite NAME\" line"},
+		{"no end", "suite xchacha20-poly1305\n" + good + "\n", "looks truncated"},
 	}
 	dir := t.TempDir()
 	for _, c := range cases {

@@ -55,9 +55,9 @@ func (k *Keyring) Seal(dst, plaintext, label []byte) ([]byte, error) {
 	out[1] = byte(k.suite)
 	copy(out[2:headerLen], p.fp[:])
 	nonce := out[headerLen : headerLen+ns]
-	if _, err := rand.Read(nonce); err != nil {
-		return dst, fmt.Errorf("keyring: nonce: %w", err)
-	}
+	// Since Go 1.24 rand.Read never returns an error: it crashes the
+	// program instead, so there is no error to handle here.
+	rand.Read(nonce)
 	aad, buf := buildAAD(out[:headerLen], label)
 	p.aead.Seal(out[headerLen+ns:headerLen+ns], nonce, plaintext, aad)
 	releaseAAD(buf)
@@ -84,24 +84,36 @@ func (k *Keyring) sealWithNonce(dst, nonce, plaintext, label []byte) []byte {
 // first. On failure it returns dst unchanged and an *OpenError that wraps
 // ErrTruncated, ErrUnknownVersion, ErrUnknownSuite, ErrUnknownKey or
 // ErrAuthFailed (or ErrLabelTooLong for a bad label). Open allocates nothing
-// on success when dst has capacity for the plaintext. dst and datagram must
-// not overlap.
+// on success when dst has capacity for the plaintext; building the error
+// costs one allocation, which OpenDetail avoids. dst and datagram must not
+// overlap.
 func (k *Keyring) Open(dst, datagram, label []byte) ([]byte, error) {
+	out, f := k.OpenDetail(dst, datagram, label)
+	return out, f.Err()
+}
+
+// OpenDetail is Open reporting failure as a plain value instead of an error:
+// it returns dst unchanged and an OpenFailure whose Reason says why, and
+// f.Err() is the error Open returns for the same datagram. When dst has
+// capacity for the plaintext, OpenDetail allocates nothing, whether the
+// datagram opens or not, so rejecting a flood of forged datagrams costs no
+// garbage collection. On success the OpenFailure is the zero value.
+func (k *Keyring) OpenDetail(dst, datagram, label []byte) ([]byte, OpenFailure) {
 	if len(label) > MaxLabelLen {
-		return dst, fmt.Errorf("%w: %d bytes, at most %d", ErrLabelTooLong, len(label), MaxLabelLen)
+		return dst, OpenFailure{Reason: ReasonLabelTooLong, Len: len(label)}
 	}
 	if len(datagram) < headerLen {
-		return dst, openError(ErrTruncated, datagram)
+		return dst, failure(ReasonTruncated, datagram)
 	}
 	if datagram[0] != Version {
-		return dst, openError(ErrUnknownVersion, datagram)
+		return dst, failure(ReasonUnknownVersion, datagram)
 	}
 	if Suite(datagram[1]) != k.suite {
-		return dst, openError(ErrUnknownSuite, datagram)
+		return dst, failure(ReasonUnknownSuite, datagram)
 	}
 	ns := k.suite.NonceSize()
 	if len(datagram) < headerLen+ns+tagLen {
-		return dst, openError(ErrTruncated, datagram)
+		return dst, failure(ReasonTruncated, datagram)
 	}
 	fp := [4]byte(datagram[2:headerLen])
 	nonce := datagram[headerLen : headerLen+ns]
@@ -119,30 +131,30 @@ func (k *Keyring) Open(dst, datagram, label []byte) ([]byte, error) {
 			}
 			matched = matched || pass == 0
 			if out, err := key.aead.Open(dst, nonce, sealed, aad); err == nil {
-				return out, nil
+				return out, OpenFailure{}
 			}
 		}
 	}
 	if matched {
-		return dst, openError(ErrAuthFailed, datagram)
+		return dst, failure(ReasonAuthFailed, datagram)
 	}
-	return dst, openError(ErrUnknownKey, datagram)
+	return dst, failure(ReasonUnknownKey, datagram)
 }
 
-// openError describes why datagram was rejected, with whatever of the
-// header it has. Building it only on failure keeps Open free of allocations.
-func openError(reason error, datagram []byte) *OpenError {
-	e := &OpenError{Reason: reason, Len: len(datagram)}
+// failure describes why datagram was rejected, with whatever of the header
+// it has.
+func failure(reason OpenReason, datagram []byte) OpenFailure {
+	f := OpenFailure{Reason: reason, Len: len(datagram)}
 	if len(datagram) > 0 {
-		e.Version = datagram[0]
+		f.Version = datagram[0]
 	}
 	if len(datagram) > 1 {
-		e.Suite = datagram[1]
+		f.Suite = datagram[1]
 	}
-	if len(datagram) >= headerLen && reason != ErrUnknownVersion && reason != ErrUnknownSuite {
-		e.Fingerprint, e.HasFingerprint = [4]byte(datagram[2:headerLen]), true
+	if len(datagram) >= headerLen && reason != ReasonUnknownVersion && reason != ReasonUnknownSuite {
+		f.Fingerprint, f.HasFingerprint = [4]byte(datagram[2:headerLen]), true
 	}
-	return e
+	return f
 }
 
 // grow extends b by n bytes, reusing its capacity when it can. It returns

@@ -54,7 +54,8 @@ func (s Suite) String() string {
 	return fmt.Sprintf("suite(%d)", uint8(s))
 }
 
-// ParseSuite is the inverse of Suite.String.
+// ParseSuite is the inverse of Suite.String. An unknown name is an error
+// wrapping ErrUnknownSuite.
 func ParseSuite(name string) (Suite, error) {
 	switch name {
 	case "aes-gcm":
@@ -62,7 +63,7 @@ func ParseSuite(name string) (Suite, error) {
 	case "xchacha20-poly1305":
 		return XChaCha20Poly1305, nil
 	}
-	return 0, fmt.Errorf("keyring: unknown suite %q: want %q or %q", name, AESGCM.String(), XChaCha20Poly1305.String())
+	return 0, fmt.Errorf("%w %q: want %q or %q", ErrUnknownSuite, name, AESGCM.String(), XChaCha20Poly1305.String())
 }
 
 func (s Suite) valid() bool { return s == AESGCM || s == XChaCha20Poly1305 }

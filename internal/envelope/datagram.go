@@ -53,18 +53,158 @@ func SealDatagram(ring Sealer, label, dst, plaintext []byte, now time.Time) ([]b
 
 // OpenDatagram opens a datagram, appending its plaintext to dst, and returns
 // the sender's timestamp and the body (a subslice of the returned plaintext).
-// The caller checks the timestamp and the nonce with a ReplayGuard.
+// The caller checks the timestamp and the nonce with a ReplayGuard. On
+// failure it returns dst and the error OpenDatagramDetail's Failure.Err
+// gives; building that error allocates, which OpenDatagramDetail avoids.
 func OpenDatagram(ring Sealer, label, dst, datagram []byte) (sent time.Time, body, plaintext []byte, err error) {
-	plaintext, err = ring.Open(dst, datagram, label)
-	if err != nil {
-		return time.Time{}, nil, dst, err
+	sent, body, plaintext, f := OpenDatagramDetail(ring, label, dst, datagram)
+	return sent, body, plaintext, f.Err()
+}
+
+// OpenDatagramDetail is OpenDatagram reporting failure as a plain value: on
+// failure it returns dst and a Failure whose Reason says why, and it
+// allocates nothing when dst has capacity for the plaintext, whether the
+// datagram opens or not. A flood of forged datagrams therefore costs no
+// garbage collection; call Failure.Err only when the error is needed (a
+// rate-limited log line). On success the Failure is the zero value.
+func OpenDatagramDetail(ring Sealer, label, dst, datagram []byte) (sent time.Time, body, plaintext []byte, f Failure) {
+	plaintext, of := ring.OpenDetail(dst, datagram, label)
+	if of.Reason != keyring.ReasonNone {
+		_, plain := ring.(Plaintext)
+		return time.Time{}, nil, dst, Failure{reason: classify(of, plain), open: of}
 	}
 	pt := plaintext[len(dst):]
 	if len(pt) < TimestampLen {
-		return time.Time{}, nil, dst, fmt.Errorf("%w: plaintext of %d bytes has no timestamp", ErrMalformed, len(pt))
+		return time.Time{}, nil, dst, Failure{reason: ReasonMalformed, plaintextLen: len(pt)}
 	}
 	ms := int64(binary.BigEndian.Uint64(pt))
-	return time.UnixMilli(ms), pt[TimestampLen:], plaintext, nil
+	return time.UnixMilli(ms), pt[TimestampLen:], plaintext, Failure{}
+}
+
+// Reason classifies why OpenDatagramDetail rejected a datagram.
+type Reason uint8
+
+// The reasons OpenDatagramDetail reports.
+const (
+	// ReasonNone: the datagram opened.
+	ReasonNone Reason = iota
+	// ReasonTruncated: too short for the header, nonce and tag
+	// (keyring.ErrTruncated).
+	ReasonTruncated
+	// ReasonUnknownVersion: the version byte is not keyring.Version
+	// (keyring.ErrUnknownVersion).
+	ReasonUnknownVersion
+	// ReasonUnknownSuite: sealed with another suite than the keyring's
+	// (keyring.ErrUnknownSuite).
+	ReasonUnknownSuite
+	// ReasonUnencrypted: a plaintext datagram (suite 0) reached a node
+	// with a keyring (keyring.ErrUnknownSuite).
+	ReasonUnencrypted
+	// ReasonUnknownKey: no installed key has the datagram's fingerprint,
+	// and none opened it (keyring.ErrUnknownKey).
+	ReasonUnknownKey
+	// ReasonAuthFailed: a key with the datagram's fingerprint is installed
+	// but authentication failed (keyring.ErrAuthFailed).
+	ReasonAuthFailed
+	// ReasonNotPlaintext: a node without encryption received a datagram
+	// that is not plaintext (ErrNotPlaintext).
+	ReasonNotPlaintext
+	// ReasonMalformed: the datagram authenticated but its plaintext has no
+	// room for the timestamp (ErrMalformed). Only a key holder can send
+	// one.
+	ReasonMalformed
+	// ReasonLabel: the label is too long for the keyring
+	// (keyring.ErrLabelTooLong), a mistake of the caller, not the sender.
+	ReasonLabel
+)
+
+// String names the reason in a few words, for example "unknown key".
+func (r Reason) String() string {
+	switch r {
+	case ReasonNone:
+		return "none"
+	case ReasonTruncated:
+		return "truncated"
+	case ReasonUnknownVersion:
+		return "unknown version"
+	case ReasonUnknownSuite:
+		return "unknown suite"
+	case ReasonUnencrypted:
+		return "unencrypted"
+	case ReasonUnknownKey:
+		return "unknown key"
+	case ReasonAuthFailed:
+		return "authentication failed"
+	case ReasonNotPlaintext:
+		return "not plaintext"
+	case ReasonMalformed:
+		return "malformed"
+	case ReasonLabel:
+		return "label too long"
+	}
+	return fmt.Sprintf("reason(%d)", uint8(r))
+}
+
+// classify maps the sealer's verdict to a Reason. Every rejection by a
+// Plaintext sealer is ReasonNotPlaintext.
+func classify(f keyring.OpenFailure, plaintextSealer bool) Reason {
+	if plaintextSealer {
+		return ReasonNotPlaintext
+	}
+	switch f.Reason {
+	case keyring.ReasonTruncated:
+		return ReasonTruncated
+	case keyring.ReasonUnknownVersion:
+		return ReasonUnknownVersion
+	case keyring.ReasonUnknownSuite:
+		if f.Suite == 0 {
+			return ReasonUnencrypted
+		}
+		return ReasonUnknownSuite
+	case keyring.ReasonUnknownKey:
+		return ReasonUnknownKey
+	case keyring.ReasonAuthFailed:
+		return ReasonAuthFailed
+	case keyring.ReasonLabelTooLong:
+		return ReasonLabel
+	}
+	// A reason the keyring does not define: the datagram is bad somehow.
+	return ReasonMalformed
+}
+
+// Failure describes why OpenDatagramDetail rejected a datagram, as a small
+// comparable value that costs no allocation. The zero value means the
+// datagram opened.
+type Failure struct {
+	reason       Reason
+	open         keyring.OpenFailure // the sealer's verdict, when it rejected the datagram
+	plaintextLen int                 // for ReasonMalformed
+}
+
+// Reason says why the datagram was rejected; ReasonNone if it was not.
+func (f Failure) Reason() Reason { return f.reason }
+
+// Failed reports whether the datagram was rejected.
+func (f Failure) Failed() bool { return f.reason != ReasonNone }
+
+// Err returns the error OpenDatagram reports for the same datagram, nil for
+// the zero Failure: a *keyring.OpenError (or an error wrapping
+// keyring.ErrLabelTooLong) when the keyring rejected it, an error wrapping
+// ErrNotPlaintext when a Plaintext sealer did, and one wrapping ErrMalformed
+// for a plaintext without timestamp. It allocates, so call it only when the
+// error is needed.
+func (f Failure) Err() error {
+	switch f.reason {
+	case ReasonNone:
+		return nil
+	case ReasonNotPlaintext:
+		return notPlaintextError(f.open)
+	case ReasonMalformed:
+		if f.open.Reason == keyring.ReasonNone {
+			return fmt.Errorf("%w: plaintext of %d bytes has no timestamp", ErrMalformed, f.plaintextLen)
+		}
+	}
+	return f.open.Err()
 }
 
 // ErrMalformed: an authenticated datagram or record does not have the shape

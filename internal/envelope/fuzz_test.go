@@ -2,7 +2,9 @@ package envelope
 
 import (
 	"bytes"
+	"errors"
 	"io"
+	"reflect"
 	"testing"
 	"time"
 )
@@ -33,20 +35,41 @@ func FuzzStreamRead(f *testing.F) {
 	})
 }
 
-// FuzzOpenDatagram checks that OpenDatagram and the replay guard never
-// panic on arbitrary input.
+// FuzzOpenDatagram checks that OpenDatagram, OpenDatagramDetail and the
+// replay guard never panic on arbitrary input, for a keyring and for
+// Plaintext, and that the zero-allocation path agrees with the sealer's
+// Open: it rejects exactly what Open rejects, with the same error.
 func FuzzOpenDatagram(f *testing.F) {
 	r := testRing(f)
 	dg, _ := SealDatagram(r, label, nil, make([]byte, TimestampLen+3), time.Unix(1_800_000_000, 0))
 	f.Add(dg)
 	f.Add(dg[:10])
 	f.Add([]byte{})
+	pdg, _ := SealDatagram(Plaintext{}, label, nil, make([]byte, TimestampLen+3), time.Unix(1_800_000_000, 0))
+	f.Add(pdg)
+	f.Add(pdg[:7])
 	g := NewReplayGuard(time.Minute, 16)
 	f.Fuzz(func(t *testing.T, in []byte) {
-		sent, _, _, err := OpenDatagram(r, label, nil, in)
-		if err != nil {
-			return
+		for _, ring := range []Sealer{r, Plaintext{}} {
+			sent, body, _, fail := OpenDatagramDetail(ring, label, nil, in)
+			_, openErr := ring.Open(nil, in, label)
+			if openErr != nil {
+				if !fail.Failed() || !reflect.DeepEqual(fail.Err(), openErr) {
+					t.Fatalf("%T: Open: %v; OpenDatagramDetail: %v, %v", ring, openErr, fail.Reason(), fail.Err())
+				}
+				continue
+			}
+			if fail.Failed() {
+				if fail.Reason() != ReasonMalformed || !errors.Is(fail.Err(), ErrMalformed) {
+					t.Fatalf("%T: Open accepted what OpenDatagramDetail rejects as %v: %v", ring, fail.Reason(), fail.Err())
+				}
+				continue
+			}
+			_, body2, _, err := OpenDatagram(ring, label, nil, in)
+			if err != nil || !bytes.Equal(body, body2) {
+				t.Fatalf("%T: OpenDatagram disagrees: %v", ring, err)
+			}
+			_ = g.Check(time.Unix(1_800_000_000, 0), sent, Nonce(ring, in))
 		}
-		_ = g.Check(time.Unix(1_800_000_000, 0), sent, Nonce(r, in))
 	})
 }

@@ -12,6 +12,10 @@ import (
 type Sealer interface {
 	Seal(dst, plaintext, label []byte) ([]byte, error)
 	Open(dst, datagram, label []byte) ([]byte, error)
+	// OpenDetail is Open reporting failure as a plain value, so that a
+	// rejected datagram costs no allocation (keyring.Keyring.OpenDetail).
+	// On failure it returns dst unchanged.
+	OpenDetail(dst, datagram, label []byte) ([]byte, keyring.OpenFailure)
 	// Overhead is how many bytes Seal adds.
 	Overhead() int
 	// NonceSize is the length of the nonce after the 6-byte header; 0
@@ -38,13 +42,48 @@ func (Plaintext) Seal(dst, plaintext, _ []byte) ([]byte, error) {
 	return append(dst, plaintext...), nil
 }
 
-// Open checks the plaintext header and appends the rest to dst.
-func (Plaintext) Open(dst, datagram, _ []byte) ([]byte, error) {
-	if len(datagram) < 6 || datagram[0] != keyring.Version || datagram[1] != 0 {
-		n := min(len(datagram), 2)
-		return dst, fmt.Errorf("%w: header %x", ErrNotPlaintext, datagram[:n])
+// Open checks the plaintext header and appends the rest to dst. It rejects
+// anything else with an error wrapping ErrNotPlaintext.
+func (p Plaintext) Open(dst, datagram, label []byte) ([]byte, error) {
+	out, f := p.OpenDetail(dst, datagram, label)
+	if f.Reason != keyring.ReasonNone {
+		return dst, notPlaintextError(f)
 	}
-	return append(dst, datagram[6:]...), nil
+	return out, nil
+}
+
+// OpenDetail is Open reporting failure as a value, in the keyring's terms
+// (the plaintext header is a keyring header with suite 0): too short for the
+// header is keyring.ReasonTruncated, another version
+// keyring.ReasonUnknownVersion, and another suite (a sealed datagram)
+// keyring.ReasonUnknownSuite. It allocates nothing when dst has capacity for
+// the plaintext.
+func (Plaintext) OpenDetail(dst, datagram, _ []byte) ([]byte, keyring.OpenFailure) {
+	f := keyring.OpenFailure{Len: len(datagram)}
+	if len(datagram) > 0 {
+		f.Version = datagram[0]
+	}
+	if len(datagram) > 1 {
+		f.Suite = datagram[1]
+	}
+	switch {
+	case len(datagram) < 6:
+		f.Reason = keyring.ReasonTruncated
+	case f.Version != keyring.Version:
+		f.Reason = keyring.ReasonUnknownVersion
+	case f.Suite != 0:
+		f.Reason = keyring.ReasonUnknownSuite
+	default:
+		return append(dst, datagram[6:]...), keyring.OpenFailure{}
+	}
+	return dst, f
+}
+
+// notPlaintextError is the error Plaintext.Open returns for a datagram
+// OpenDetail rejected with f: it names the header bytes the datagram had.
+func notPlaintextError(f keyring.OpenFailure) error {
+	header := []byte{f.Version, f.Suite}[:min(f.Len, 2)]
+	return fmt.Errorf("%w: header %x", ErrNotPlaintext, header)
 }
 
 // Overhead is the 6-byte header.
