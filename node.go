@@ -284,9 +284,9 @@ func (n *Node) running() bool {
 
 // receive opens, checks, decodes and steps one datagram.
 func (n *Node) receive(p *transport.Packet) {
-	sent, body, plain, err := envelope.OpenDatagram(n.sealer, n.label, n.openBuf[:0], p.Data)
-	if err != nil {
-		n.drop(dropReason(err), p.From, err)
+	sent, body, plain, f := envelope.OpenDatagramDetail(n.sealer, n.label, n.openBuf[:0], p.Data)
+	if f.Failed() {
+		n.dropFailure(f, p.From)
 		return
 	}
 	n.openBuf = plain[:0]
@@ -330,6 +330,29 @@ func dropReason(err error) metrics.DropReason {
 		}
 	}
 	return metrics.DropMalformed
+}
+
+// openDropReason maps a datagram that did not open onto its metric label.
+func openDropReason(r envelope.Reason) metrics.DropReason {
+	switch r {
+	case envelope.ReasonUnknownKey:
+		return metrics.DropUnknownKey
+	case envelope.ReasonAuthFailed:
+		return metrics.DropAuth
+	case envelope.ReasonUnencrypted:
+		return metrics.DropUnencrypted
+	}
+	return metrics.DropMalformed
+}
+
+// dropFailure counts a datagram that did not open, building the error only
+// for the rare line that is logged: rejecting a forgery allocates nothing.
+func (n *Node) dropFailure(f envelope.Failure, from netip.AddrPort) {
+	reason := openDropReason(f.Reason())
+	n.drops[reason]++
+	if ok, suppressed := n.limiter.allow(string(reason), time.Now()); ok {
+		n.log.Warn("dropped datagram", "reason", string(reason), "from", from, "err", f.Err(), "suppressed", suppressed)
+	}
 }
 
 // drop counts a rejected datagram and logs it at a limited rate. The count
