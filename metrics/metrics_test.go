@@ -386,7 +386,7 @@ func TestNamesDocumented(t *testing.T) {
 	for _, v := range []string{
 		string(ProbeAck), string(ProbeIndirectAck), string(ProbeFailed),
 		string(DropUnknownKey), string(DropAuth), string(DropReplay), string(DropTooOld),
-		string(DropTooNew), string(DropMalformed), string(DropDecode), string(DropUnencrypted),
+		string(DropTooNew), string(DropMalformed), string(DropDecode), string(DropUnencrypted), string(DropWindowShrunk),
 		string(TransportQueueFull), string(TransportTooLarge), string(TransportStreamQueueFull), string(TransportStreamLimit),
 	} {
 		if !strings.Contains(text, "`"+v+"`") {

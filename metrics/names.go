@@ -82,6 +82,11 @@ const (
 	// TransportDropped counts datagrams and streams the transport dropped,
 	// by reason. Counter; labels: reason.
 	TransportDropped = Prefix + ".transport.dropped"
+
+	// ReplayWindow is how far back, in seconds, the replay cache still
+	// tells replays apart: the configured window unless a flood filled the
+	// cache. Gauge.
+	ReplayWindow = Prefix + ".replay.window"
 )
 
 // Label names.
@@ -152,6 +157,11 @@ const (
 	DropMalformed   DropReason = "malformed"   // envelope too short, unknown version or suite
 	DropDecode      DropReason = "decode"      // opened, but the message did not decode
 	DropUnencrypted DropReason = "unencrypted" // plaintext datagram at a node with a keyring
+
+	// DropWindowShrunk: the timestamp is inside the replay window, but the
+	// full replay cache has forgotten datagrams that recent, so it cannot
+	// tell a replay apart. The cache is too small; the clocks are fine.
+	DropWindowShrunk DropReason = "window_shrunk"
 )
 
 // TransportDropReason says why the transport dropped a datagram or stream.
@@ -174,5 +184,5 @@ var allNames = []string{
 	Protocol, Health, GossipQueue,
 	PushPulls, PushPullDuration,
 	Dropped, AESGCMSeals,
-	EventsDropped, TransportDropped,
+	EventsDropped, TransportDropped, ReplayWindow,
 }
