@@ -2,9 +2,13 @@ package membership
 
 import (
 	"bytes"
+	"log/slog"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/meshward/membership/internal/envelope"
 	"github.com/meshward/membership/keyring"
 	"github.com/meshward/membership/metrics"
 	"github.com/meshward/membership/transport"
@@ -55,4 +59,69 @@ func TestForgedDatagramAllocatesNothing(t *testing.T) {
 		n, _ := sink.Counter(metrics.Dropped, metrics.Label{Name: metrics.LabelReason, Value: string(metrics.DropAuth)})
 		return n >= 1000
 	})
+}
+
+// syncBuffer is a bytes.Buffer safe for a logger on another goroutine.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestShrunkReplayWindowBlamesTheCache: when a flood fills the replay
+// cache, a genuine datagram that the full cache can no longer tell from a
+// replay is dropped as window_shrunk, and the log names the cache, not the
+// clock.
+func TestShrunkReplayWindowBlamesTheCache(t *testing.T) {
+	sink := metrics.NewInmem()
+	var logs syncBuffer
+	c := newMemCluster(t, 0)
+	nd := c.add("target", WithMetrics(sink), WithReplayWindow(time.Second),
+		WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+	ring := newRing(t, testKey)
+	from := nd.Myself().Addr
+	now := time.Now()
+	var capacity int
+	nd.do(func() { capacity = nd.replay.Cap() })
+	seal := func(at time.Time) []byte {
+		d, err := envelope.SealDatagram(ring, nil, nil, make([]byte, envelope.TimestampLen+4), at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	nd.do(func() {
+		// Fill the cache with datagrams from the last half second...
+		for i := range capacity + 10 {
+			at := now.Add(-500*time.Millisecond + time.Duration(i)*500*time.Millisecond/time.Duration(capacity+10))
+			p := transport.Packet{Data: seal(at), From: from, At: now}
+			nd.receive(&p)
+		}
+		// ...then one sent 600 ms ago: inside the 1 s window, but older
+		// than anything the full cache still remembers.
+		p := transport.Packet{Data: seal(now.Add(-600 * time.Millisecond)), From: from, At: now}
+		nd.receive(&p)
+	})
+	waitFor(t, 5*time.Second, "the shrunk window to be counted", func() bool {
+		n, _ := sink.Counter(metrics.Dropped, metrics.Label{Name: metrics.LabelReason, Value: string(metrics.DropWindowShrunk)})
+		return n >= 1
+	})
+	if n, _ := sink.Counter(metrics.Dropped, metrics.Label{Name: metrics.LabelReason, Value: string(metrics.DropTooOld)}); n != 0 {
+		t.Fatalf("%v datagrams counted too_old: the cache, not the clock, refused them", n)
+	}
+	out := logs.String()
+	if !strings.Contains(out, "window_shrunk") || strings.Contains(out, "NTP") || strings.Contains(out, "behind our clock") {
+		t.Fatalf("log does not blame the cache alone:\n%s", out)
+	}
 }

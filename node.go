@@ -317,6 +317,8 @@ func dropReason(err error) metrics.DropReason {
 		return metrics.DropAuth
 	case errors.Is(err, envelope.ErrReplay):
 		return metrics.DropReplay
+	case errors.Is(err, envelope.ErrWindowShrunk):
+		return metrics.DropWindowShrunk
 	case errors.Is(err, envelope.ErrTooOld):
 		return metrics.DropTooOld
 	case errors.Is(err, envelope.ErrTooNew):
@@ -502,6 +504,7 @@ func (n *Node) report() {
 	}
 	n.met.MemberCounts(alive, suspect, dead, left)
 	n.met.HealthScore(n.core.Health())
+	n.met.SetGauge(metrics.ReplayWindow, float32(n.replay.EffectiveWindow(time.Now()).Seconds()))
 	n.met.GossipQueueDepth(n.core.QueueLen())
 	for c := swim.Counter(0); int(c) < swim.NumCounters; c++ {
 		v := n.core.Count(c)

@@ -135,7 +135,6 @@ func defaultConfig() config {
 		bind:          fmt.Sprintf("0.0.0.0:%d", DefaultPort),
 		maxDatagram:   DefaultMaxDatagramSize,
 		replayWindow:  DefaultReplayWindow,
-		replayCache:   1 << 14,
 		eventBuffer:   DefaultEventBuffer,
 		streamTimeout: 10 * time.Second,
 		maxStream:     64 << 20,
@@ -333,6 +332,26 @@ func WithReplayWindow(d time.Duration) Option {
 			return fmt.Errorf("WithReplayWindow: %v must be positive", d)
 		}
 		c.replayWindow = d
+		return nil
+	}
+}
+
+// MaxReplayCache is the largest replay cache WithReplayCache accepts: about
+// 140 MB when full.
+const MaxReplayCache = 1 << 22
+
+// WithReplayCache sets how many recent datagrams the replay guard remembers
+// at least. When a flood fills it, the guard forgets the oldest and refuses
+// anything that old from then on (dropped as window_shrunk), so a replay is
+// never accepted but the effective window shrinks. Default: 400 datagrams a
+// second over the replay window plus a second (120,400 at 5 minutes, about
+// 4 MB when full, allocated only as traffic fills it).
+func WithReplayCache(n int) Option {
+	return func(c *config) error {
+		if n < 0 || n > MaxReplayCache {
+			return fmt.Errorf("WithReplayCache: %d not in [0, %d]", n, MaxReplayCache)
+		}
+		c.replayCache = n
 		return nil
 	}
 }

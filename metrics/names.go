@@ -86,6 +86,11 @@ const (
 	// TransportDropped counts datagrams and streams the transport dropped,
 	// by reason. Counter; labels: reason.
 	TransportDropped = Prefix + ".transport.dropped"
+
+	// ReplayWindow is how far back, in seconds, the replay cache still
+	// tells replays apart: the configured window unless a flood filled the
+	// cache. Gauge.
+	ReplayWindow = Prefix + ".replay.window"
 )
 
 // Label names.
@@ -165,11 +170,15 @@ const (
 	DropStreamTooLarge  DropReason = "stream_too_large" // a record's length, or the stream's total, above its limit
 	DropStreamTruncated DropReason = "stream_truncated" // the peer hung up before its final record
 	DropStreamTimeout   DropReason = "stream_timeout"   // the peer was too slow: hello timeout or stream deadline
+	// DropWindowShrunk: the timestamp is inside the replay window, but the
+	// full replay cache has forgotten datagrams that recent, so it cannot
+	// tell a replay apart. The cache is too small; the clocks are fine.
+	DropWindowShrunk DropReason = "window_shrunk"
 )
 
 // DropReasons lists every DropReason.
 var DropReasons = []DropReason{
-	DropUnknownKey, DropAuth, DropReplay, DropTooOld, DropTooNew, DropMalformed, DropDecode, DropUnencrypted,
+	DropUnknownKey, DropAuth, DropReplay, DropTooOld, DropTooNew, DropWindowShrunk, DropMalformed, DropDecode, DropUnencrypted,
 	DropStreamBusy, DropStreamEvicted, DropStreamBadHello, DropStreamTooLarge, DropStreamTruncated, DropStreamTimeout,
 }
 
@@ -192,5 +201,5 @@ var allNames = []string{
 	Protocol, Health, GossipQueue,
 	PushPulls, PushPullDuration,
 	Dropped, AESGCMSeals,
-	EventsDropped, TransportDropped, NameConflicts,
+	EventsDropped, TransportDropped, NameConflicts, ReplayWindow,
 }

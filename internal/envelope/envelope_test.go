@@ -108,9 +108,10 @@ func TestReplayGuard(t *testing.T) {
 }
 
 // TestReplayGuardFull: when the cache is full the window shrinks, and a
-// replay of a forgotten datagram is still rejected.
+// replay of a forgotten datagram is still rejected, as a shrunk window (the
+// cache is the cause, not the clock).
 func TestReplayGuardFull(t *testing.T) {
-	g := NewReplayGuard(time.Minute, 3)
+	g := newReplayGuard(time.Minute, 3)
 	now := time.Unix(1_800_000_000, 0)
 	n := func(i byte) []byte { return bytes.Repeat([]byte{i}, 24) }
 	for i := byte(1); i <= 3; i++ {
@@ -120,8 +121,8 @@ func TestReplayGuardFull(t *testing.T) {
 	}
 	// Full. A datagram older than everything remembered cannot be
 	// remembered, so it is refused.
-	if err := g.Check(now, now.Add(-20*time.Second), n(9)); !errors.Is(err, ErrTooOld) {
-		t.Fatalf("older than the full cache: err = %v, want ErrTooOld", err)
+	if err := g.Check(now, now.Add(-20*time.Second), n(9)); !errors.Is(err, ErrWindowShrunk) {
+		t.Fatalf("older than the full cache: err = %v, want ErrWindowShrunk", err)
 	}
 	// A newer one evicts the oldest (nonce 1, sent at now-9s)...
 	if err := g.Check(now, now.Add(-time.Second), n(4)); err != nil {
@@ -131,8 +132,8 @@ func TestReplayGuardFull(t *testing.T) {
 		t.Fatalf("Len = %d, want 3", g.Len())
 	}
 	// ...and a replay of nonce 1 is still refused.
-	if err := g.Check(now, now.Add(-9*time.Second), n(1)); !errors.Is(err, ErrTooOld) {
-		t.Fatalf("replay of an evicted datagram: err = %v, want ErrTooOld", err)
+	if err := g.Check(now, now.Add(-9*time.Second), n(1)); !errors.Is(err, ErrWindowShrunk) {
+		t.Fatalf("replay of an evicted datagram: err = %v, want ErrWindowShrunk", err)
 	}
 }
 
@@ -140,7 +141,7 @@ func TestReplayGuardFull(t *testing.T) {
 // of replays and checks the one property that matters.
 func TestReplayGuardNeverAcceptsTwice(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
-	g := NewReplayGuard(30*time.Second, 64)
+	g := newReplayGuard(30*time.Second, 64)
 	now := time.Unix(1_800_000_000, 0)
 	type sentDatagram struct {
 		sent  time.Time

@@ -2,6 +2,6 @@
 
 package envelope
 
-// raceEnabled is true under the race detector, whose sync.Pool drops items
-// on purpose, so allocation counts are not meaningful there.
+// raceEnabled is true under the race detector, whose instrumentation may
+// allocate, so allocation counts are not meaningful there.
 const raceEnabled = true
