@@ -51,6 +51,12 @@ type Node struct {
 	label  []byte
 	events chan Event
 
+	messages   chan Message
+	msgDropped atomic.Uint64 // messages dropped because the channel was full
+	msgWaiting atomic.Int32  // reliable messages waiting for room on the channel
+	sendMu     sync.Mutex
+	sendLocks  map[string]*sync.Mutex // one reliable send at a time per member
+
 	pcfg       swim.Config
 	ctx        context.Context // ends at Shutdown
 	cancel     context.CancelFunc
@@ -131,6 +137,8 @@ func New(opts ...Option) (n *Node, err error) {
 		cfg:         cfg,
 		log:         cfg.logger,
 		events:      make(chan Event, cfg.eventBuffer),
+		messages:    make(chan Message, cfg.messageBuffer),
+		sendLocks:   make(map[string]*sync.Mutex),
 		cmds:        make(chan func()),
 		stop:        make(chan struct{}),
 		loopDone:    make(chan struct{}),
@@ -745,6 +753,7 @@ func (n *Node) Shutdown() error {
 		n.streamMu.Unlock()
 		n.bg.Wait()
 		close(n.events)
+		close(n.messages)
 		n.log.Info("shut down")
 	})
 	return err

@@ -102,6 +102,9 @@ type config struct {
 	streamTimeout time.Duration
 	maxStream     int64
 	maxInbound    int
+	state         AppState
+	maxState      int
+	messageBuffer int
 	maxPending    int
 	maxOutbound   int
 }
@@ -141,6 +144,8 @@ func defaultConfig() config {
 		maxInbound:    DefaultMaxInboundStreams,
 		maxPending:    DefaultMaxPendingStreams,
 		maxOutbound:   4,
+		maxState:      DefaultMaxState,
+		messageBuffer: DefaultMessageBuffer,
 	}
 }
 
