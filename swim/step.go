@@ -37,7 +37,7 @@ func (c *Core) Step(now time.Time, from netip.AddrPort, msgs []Message) {
 			if c.validProbe(m) {
 				c.handleProbe(from, m)
 			}
-		case !m.Kind.IsUpdate():
+		case !m.Kind.IsUpdate() && m.Kind != KindPad:
 			c.count[CountMalformed]++
 		}
 	}
