@@ -308,7 +308,13 @@ func WithMaxDatagramSize(n int) Option {
 }
 
 // WithMaxPayload sets the payload cap, which must be the same on every
-// member. Default 512 bytes.
+// member. Default 512 bytes. Every update must fit one datagram: the cap
+// can be at most what an alive message with the longest name (255 bytes),
+// an IPv6 address and the highest incarnation leaves of a datagram behind
+// the largest ack, which is 778 bytes with the default 1400-byte datagrams
+// and XChaCha20-Poly1305 (790 with AES-GCM; swim.MaxPayloadFor computes
+// it). New refuses a larger cap with an error that names the largest one
+// that fits: raise WithMaxDatagramSize (jumbo frames) for more.
 func WithMaxPayload(n int) Option {
 	return tweak(func(s *swim.Config) { s.MaxPayload = n })
 }

@@ -470,6 +470,19 @@ func (c *Core) gossip(carried int, skip *member) {
 	}
 }
 
+// tooLarge reports whether an update of sz bytes cannot fit even an
+// otherwise empty datagram. Validate makes that impossible for every
+// update with the sizes it checks; should MessageSize disagree, the update
+// is dropped from the queue and counted rather than kept (and retried, and
+// holding back fast repair, the gossip timer and LeaveDone) forever.
+func (c *Core) tooLarge(sz int) bool {
+	if c.cfg.CompoundOverhead+sz <= c.cfg.MaxDatagram {
+		return false
+	}
+	c.count[CountUpdateTooLarge]++
+	return true
+}
+
 // forceUpdate appends our view of m ahead of the queue, counting it as one
 // transmission if m is queued.
 func (c *Core) forceUpdate(m *member, budget *int) {
@@ -478,6 +491,9 @@ func (c *Core) forceUpdate(m *member, budget *int) {
 	if sz > *budget {
 		c.arena[len(c.arena)-1] = Message{}
 		c.arena = c.arena[:len(c.arena)-1]
+		if m.qIdx >= 0 && c.tooLarge(sz) {
+			c.dequeue(m)
+		}
 		return
 	}
 	*budget -= sz
@@ -516,6 +532,11 @@ func (c *Core) pack(budget *int, skip1 *member, skipSelf bool) {
 		if sz > *budget {
 			c.arena[len(c.arena)-1] = Message{}
 			c.arena = c.arena[:len(c.arena)-1]
+			if c.tooLarge(sz) {
+				// Dropped: not put back in the queue.
+				c.scratch = c.scratch[:len(c.scratch)-1]
+				continue
+			}
 			skips++
 			continue
 		}

@@ -51,6 +51,10 @@
 //   - Dissemination (SWIM §4.1): updates ride on every datagram, each
 //     λ·⌈log2(n+1)⌉ times, least-sent first, one per member (newer news
 //     replaces older); under a backlog a few extra gossip datagrams go out.
+//     Config.Validate caps MaxPayload so that every update fits one
+//     datagram behind the largest ack (MaxPayloadFor); an update that
+//     does not fit even an empty datagram all the same (a MessageSize at
+//     odds with the check) is dropped and counted, never kept forever.
 //   - Incarnations (SWIM §4.2): only a member raises its own, to refute, to
 //     change its payload, to leave, or to move above what the cluster
 //     remembers of a previous life. Stale news from a member about itself

@@ -21,7 +21,8 @@ func FuzzMergeAndStep(f *testing.F) {
 			cfg.MaxMembers = 7
 			cfg.MaxQueuedUpdates = 5
 			cfg.MaxPendingProbes = 3
-			cfg.MaxDatagram = 800
+			cfg.MaxDatagram = 900
+			cfg.MaxPayload = 250
 			cfg.TombstoneTimeout = 20 * time.Second
 		})
 		now := t0

@@ -185,6 +185,8 @@ const (
 	CountRefutations   // times we raised our incarnation to refute
 	CountToldStale     // times we told a member that our view of it is newer
 	CountRepairs       // state exchanges asked for because of a digest mismatch
+	// Added later, so numbered after the others.
+	CountUpdateTooLarge // update dropped because it does not fit an empty datagram
 	numCounters
 )
 
@@ -196,6 +198,7 @@ var counterNames = [...]string{
 	"misdirected", "from_non_member", "unknown_member", "stale", "conflict",
 	"member_cap", "pending_cap", "queue_drop", "quiet",
 	"probes", "probe_failures", "refutations", "told_stale", "repairs",
+	"update_too_large",
 }
 
 // String returns the counter's snake_case metric name.
