@@ -71,6 +71,16 @@
 //     rate-limited datagrams: one probe message per datagram is acted on,
 //     ping-reqs are relayed only to known members at their known address,
 //     and "your view is stale" goes only to a member speaking for itself.
+//   - No amplification: a replayed datagram with a forged source address
+//     must not make us send its victim more bytes than it sent (RFC 9000
+//     §8.1's rule). Only a sender that was a live member at the datagram's
+//     source address before the datagram arrived gets a full answer; to
+//     anyone else the answer (an ack, a relayed ack or nack, a stale view)
+//     is at most the datagram's encoded size, as Config.MessageSize counts
+//     it plus CompoundOverhead, or the bare answer if that is larger. A
+//     ping to a bare address (Probe, AddMember) is padded to MaxDatagram
+//     with a pad message (KindPad), so that the answer can carry the
+//     answerer's alive message.
 //
 // This package imports only the standard library.
 package swim

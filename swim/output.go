@@ -70,7 +70,8 @@ type Event struct {
 
 // Datagram is one compound message to send to To. The first message is the
 // probe message (ping, ping-req, ack, nack) when there is one; piggybacked
-// updates follow. Its encoded size is within Config.MaxDatagram.
+// updates follow, and a ping to a bare address ends with a pad message
+// (KindPad). Its encoded size is within Config.MaxDatagram.
 type Datagram struct {
 	To   netip.AddrPort
 	Msgs []Message

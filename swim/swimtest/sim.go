@@ -48,7 +48,8 @@ type Options struct {
 	// Link is the default link between any two members.
 	Link Link
 	// ViewSize, when positive, starts every member knowing only that many
-	// random others instead of everyone (full views of n members cost n²
+	// random others, and the members that picked it (about twice as many
+	// in all), instead of everyone (full views of n members cost n²
 	// entries; at n = 10,000 that is 10⁸). Members learn the rest only
 	// from gossip and push-pull.
 	ViewSize int
@@ -196,15 +197,29 @@ func New(opts Options) (*Sim, error) {
 			n.Core.Advance()
 		}
 	} else {
-		snap := swim.Snapshot{From: "swimtest-bootstrap", Members: make([]swim.MemberState, 0, opts.ViewSize)}
-		for _, n := range s.nodes {
-			snap.Members = snap.Members[:0]
-			for len(snap.Members) < opts.ViewSize {
-				o := s.nodes[s.rng.IntN(len(s.nodes))]
-				if o != n {
-					snap.Members = append(snap.Members, swim.MemberState{Name: o.Name, Addr: o.Addr, Payload: opts.Payload})
+		// Views are symmetric: a member also knows those that picked it,
+		// so that whoever pings a member is known to it, as in a real
+		// cluster, where push-pull makes views full (an answer to a
+		// sender the receiver cannot place carries no gossip beyond the
+		// size of the ping; see swim's answerLimit).
+		views := make([][]int32, len(s.nodes))
+		for i := range s.nodes {
+			for k := 0; k < opts.ViewSize; {
+				o := s.rng.IntN(len(s.nodes))
+				if o != i {
+					views[i] = append(views[i], int32(o))
+					views[o] = append(views[o], int32(i))
+					k++
 				}
 			}
+		}
+		snap := swim.Snapshot{From: "swimtest-bootstrap", Members: make([]swim.MemberState, 0, 2*opts.ViewSize)}
+		for i, n := range s.nodes {
+			snap.Members = snap.Members[:0]
+			for _, o := range views[i] {
+				snap.Members = append(snap.Members, swim.MemberState{Name: s.nodes[o].Name, Addr: s.nodes[o].Addr, Payload: opts.Payload})
+			}
+			views[i] = nil
 			_ = n.Core.Merge(s.Now(), &snap)
 			n.Core.Advance()
 		}
