@@ -279,6 +279,7 @@ func (c *Core) newMember(name string, addr netip.AddrPort, payload []byte) *memb
 	*m = member{
 		name: name, addr: addr, payload: payload, state: StateLeft,
 		orderIdx: -1, deadIdx: -1, qIdx: -1, tIdx: -1, toldAt: longAgo,
+		movedAt: longAgo, conflictAt: longAgo,
 	}
 	c.members[name] = m
 	m.allIdx = int32(len(c.all))

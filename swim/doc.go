@@ -81,6 +81,14 @@
 //     ping to a bare address (Probe, AddMember) is padded to MaxDatagram
 //     with a pad message (KindPad), so that the answer can carry the
 //     answerer's alive message.
+//   - Name conflicts: one name claimed from two addresses (two processes
+//     started under one name) makes them refute each other forever. We
+//     report it with EventNameConflict (and CountNameConflict): about
+//     ourselves, when our name is announced at another address at an
+//     incarnation we have reached, which only we raise; about another
+//     member, when its address goes A→B→A at rising incarnations within
+//     four dissemination times. A restart at a new address is not one,
+//     since a process's first incarnation comes from the clock.
 //
 // This package imports only the standard library.
 package swim

@@ -205,11 +205,16 @@ func (c *Core) learn(u *Message, peer string) {
 		if len(u.Payload) > 0 && !payloadEqual(u.Payload, m.payload) {
 			m.payload = slices.Clone(u.Payload)
 		}
+		// A left message names where the member lived: a claim like an
+		// alive one (a second process that leaves under the name).
+		oldAddr := m.addr
+		m.addr = u.Addr
 		wasLeft := m.state == StateLeft
 		c.setState(m, StateLeft, u.Incarnation)
 		if !wasLeft {
 			c.emit(EventLeft, m)
 		}
+		c.noteMove(m, oldAddr)
 		if gossip {
 			c.enqueue(m, "")
 		}
@@ -259,7 +264,7 @@ func (c *Core) learnAlive(m *member, u *Message, gossip bool) {
 		}
 		return
 	}
-	old := m.state
+	old, oldAddr := m.state, m.addr
 	changed := u.Addr != m.addr || !payloadEqual(u.Payload, m.payload)
 	m.addr = u.Addr
 	if !payloadEqual(u.Payload, m.payload) {
@@ -274,9 +279,49 @@ func (c *Core) learnAlive(m *member, u *Message, gossip bool) {
 	case changed:
 		c.emit(EventUpdated, m)
 	}
+	c.noteMove(m, oldAddr)
 	if gossip {
 		c.enqueue(m, "")
 	}
+}
+
+// noteMove detects one name claimed from two addresses, after m's address
+// may have changed from prev at a higher incarnation. A member that moves
+// A→B (a restart at a new address) is not a conflict; one that moves back
+// to A within flapWindow is: only the member raises its incarnation (SWIM
+// §4.2), so two processes are refuting each other's claims under one name.
+func (c *Core) noteMove(m *member, prev netip.AddrPort) {
+	if m.addr == prev {
+		return
+	}
+	w := c.flapWindow()
+	if m.addr == m.prevAddr && c.now-m.movedAt <= w {
+		c.nameConflict(m, prev, w)
+	}
+	m.prevAddr, m.movedAt = prev, c.now
+}
+
+// flapWindow is how far apart two moves of a member may be for a move back
+// to count as a name conflict: four dissemination times, 4·λ·⌈log2(n+1)⌉
+// periods. An update reaches every member within about λ·⌈log2(n+1)⌉
+// periods (SWIM §4.1: that is how often it is retransmitted), and each
+// claimant refutes the other's claim as soon as it hears of it, so two live
+// claimants alternate well within the window on every member that hears
+// them; a restart at a new address and another back to the first address
+// within it is implausible (60 s at 16 members with the defaults).
+func (c *Core) flapWindow() int64 {
+	return 4 * int64(c.retransmitLimit()) * int64(c.cfg.ProbeInterval)
+}
+
+// nameConflict counts a name claimed from two addresses, m.addr and other,
+// and reports it with EventNameConflict at most once per every.
+func (c *Core) nameConflict(m *member, other netip.AddrPort, every int64) {
+	c.count[CountNameConflict]++
+	if c.now-m.conflictAt < every {
+		return
+	}
+	m.conflictAt = c.now
+	c.out.Events = append(c.out.Events, Event{Kind: EventNameConflict, Member: m.info(c), Addr: other})
 }
 
 func (c *Core) learnSuspect(m *member, inc uint64, from string, gossip bool) {
@@ -347,6 +392,12 @@ func (c *Core) aboutSelf(u *Message) {
 	if c.jumpsTooFar(u.Incarnation, s.inc) {
 		return
 	}
+	// Our name announced at another address at an incarnation we have
+	// reached: only we raise ours (SWIM §4.2), so another process claims
+	// our name. A previous life of ours at an old address is below us,
+	// since a process's first incarnation comes from the clock, and was
+	// dismissed as stale above. We refute as for any news about us.
+	conflict := (u.Kind == KindAlive || u.Kind == KindLeft) && u.Addr != s.addr
 	switch u.Kind {
 	case KindAlive:
 		if u.Incarnation == s.inc && u.Addr == s.addr && payloadEqual(u.Payload, s.payload) {
@@ -364,6 +415,9 @@ func (c *Core) aboutSelf(u *Message) {
 		c.suspectedUntil = c.now + 2*int64(c.cfg.ProbeInterval)
 	}
 	c.refute(u.Incarnation)
+	if conflict {
+		c.nameConflict(s, u.Addr, int64(c.cfg.ProbeInterval))
+	}
 }
 
 // refute raises our incarnation above inc, saturating at MaxIncarnation.

@@ -55,6 +55,13 @@ type Options struct {
 	ViewSize int
 	// Payload is every member's payload at the start.
 	Payload []byte
+	// ClockIncarnation starts every member, and every restarted one, at
+	// the virtual time in whole seconds since Start as its incarnation,
+	// the way the node runtime takes its first incarnation from the
+	// clock, instead of at 0. A restarted member is then above its
+	// previous life, and a process started later than another under the
+	// same name is above it.
+	ClockIncarnation bool
 }
 
 // Stats counts what a member sent and received.
@@ -183,7 +190,7 @@ func New(opts Options) (*Sim, error) {
 		s.size = swim.EstimateSize
 	}
 	for i := 0; i < opts.Nodes; i++ {
-		if _, err := s.newNode(); err != nil {
+		if _, err := s.newNode(""); err != nil {
 			return nil, err
 		}
 	}
@@ -230,21 +237,30 @@ func New(opts Options) (*Sim, error) {
 	return s, nil
 }
 
-func (s *Sim) newNode() (*Node, error) {
+func (s *Sim) newNode(name string) (*Node, error) {
 	i := len(s.nodes)
-	n := &Node{Index: i, Name: fmt.Sprintf("node-%05d", i), Addr: addrOf(i, 0), Up: true, tickAt: -1}
+	if name == "" {
+		name = fmt.Sprintf("node-%05d", i)
+	}
+	n := &Node{Index: i, Name: name, Addr: addrOf(i, 0), Up: true, tickAt: -1}
 	if err := s.boot(n); err != nil {
 		return nil, err
 	}
 	s.nodes = append(s.nodes, n)
 	s.group = append(s.group, 0)
 	s.byAddr[n.Addr] = n
-	s.names[n.Name] = n
+	if s.names[n.Name] == nil {
+		s.names[n.Name] = n
+	}
 	return n, nil
 }
 
 func (s *Sim) boot(n *Node) error {
-	core, err := swim.New(s.opts.Config, swim.Member{Name: n.Name, Addr: n.Addr, Payload: s.opts.Payload},
+	var inc uint64
+	if s.opts.ClockIncarnation {
+		inc = uint64(s.now / int64(time.Second))
+	}
+	core, err := swim.New(s.opts.Config, swim.Member{Name: n.Name, Addr: n.Addr, Payload: s.opts.Payload, Incarnation: inc},
 		rand.New(rand.NewPCG(s.opts.Seed, uint64(n.Index)<<16|uint64(n.restarts))), s.Now())
 	if err != nil {
 		return err
@@ -324,8 +340,9 @@ func (s *Sim) Resume(i int) {
 }
 
 // Restart brings a crashed member back as a new process: same name,
-// incarnation 0 (the old one is lost), at a new address when newAddr is
-// set, joining through up to three random up members.
+// incarnation 0 (the old one is lost) or the clock's (ClockIncarnation),
+// at a new address when newAddr is set, joining through up to three random
+// up members.
 func (s *Sim) Restart(i int, newAddr bool) error {
 	n := s.nodes[i]
 	n.Up = false
@@ -347,8 +364,15 @@ func (s *Sim) Restart(i int, newAddr bool) error {
 
 // Add creates a new member that joins through up to three random up
 // members, and returns it.
-func (s *Sim) Add() (*Node, error) {
-	n, err := s.newNode()
+func (s *Sim) Add() (*Node, error) { return s.AddNamed("") }
+
+// AddNamed is Add with the new member's name. The name may be a member's
+// that exists already: that is a second process started under one name by
+// mistake, at its own address (which the members report with
+// swim.EventNameConflict). Knows and the detection statistics go by the
+// first member of a name.
+func (s *Sim) AddNamed(name string) (*Node, error) {
+	n, err := s.newNode(name)
 	if err != nil {
 		return nil, err
 	}
