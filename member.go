@@ -138,6 +138,8 @@ func eventKindOf(k swim.EventKind) EventKind {
 		return EventFailed
 	case swim.EventLeft:
 		return EventLeft
+	case swim.EventNameConflict:
+		return EventNameConflict
 	}
 	return 0
 }

@@ -173,9 +173,18 @@ func New(opts ...Option) (n *Node, err error) {
 	for _, f := range cfg.tweaks {
 		f(&pcfg)
 	}
-	pcfg.MaxDatagram = cfg.maxDatagram - envelope.TimestampLen - n.sealer.Overhead()
 	pcfg.CompoundOverhead = codec.HeaderSize
 	pcfg.MessageSize = codec.MessageSize
+	widest := pcfg
+	widest.MaxDatagram = transport.MaxDatagram - envelope.TimestampLen - n.sealer.Overhead()
+	if err := widest.Validate(); err != nil {
+		return nil, fmt.Errorf("membership: %w", err)
+	}
+	if least := minDatagram(pcfg, n.sealer.Overhead()); cfg.maxDatagram < least {
+		return nil, fmt.Errorf("membership: WithMaxDatagramSize(%d): too small for %s with a %d-byte payload cap (WithMaxPayload): at least %d bytes",
+			cfg.maxDatagram, n.suiteName(), pcfg.MaxPayload, least)
+	}
+	pcfg.MaxDatagram = cfg.maxDatagram - envelope.TimestampLen - n.sealer.Overhead()
 	if err := pcfg.Validate(); err != nil {
 		return nil, fmt.Errorf("membership: %w", err)
 	}
@@ -221,6 +230,38 @@ func New(opts ...Option) (n *Node, err error) {
 	go n.loop()
 	n.log.Info("started", "addr", self.Addr, "profile", cfg.profile, "encrypted", n.ring != nil)
 	return n, nil
+}
+
+// minDatagram is the smallest sealed datagram with which the protocol
+// configuration validates: room for the largest probe message and the
+// largest update behind it, plus the timestamp and the sealing overhead.
+// It returns the largest UDP payload plus one when none does.
+func minDatagram(pcfg swim.Config, overhead int) int {
+	fits := func(size int) bool {
+		c := pcfg
+		c.MaxDatagram = size - envelope.TimestampLen - overhead
+		return c.MaxDatagram > 0 && c.Validate() == nil
+	}
+	lo, hi := 0, transport.MaxDatagram+1 // !fits(lo); fits(hi), or nothing does
+	if !fits(transport.MaxDatagram) {
+		return hi
+	}
+	for hi-lo > 1 {
+		if mid := lo + (hi-lo)/2; fits(mid) {
+			hi = mid
+		} else {
+			lo = mid
+		}
+	}
+	return hi
+}
+
+// suiteName names the sealing in error messages.
+func (n *Node) suiteName() string {
+	if n.ring == nil {
+		return "plaintext"
+	}
+	return n.ring.Suite().String()
 }
 
 // initialIncarnation starts a node's incarnation from the clock (seconds
@@ -465,7 +506,16 @@ func (n *Node) emit(e *swim.Event) {
 	case swim.EventLeft:
 		n.met.Leave()
 	}
-	n.deliver(Event{Kind: eventKindOf(e.Kind), Member: memberOf(e.Member)})
+	if e.Kind == swim.EventNameConflict {
+		// Gossip shows two processes taking turns under one name
+		// (swim's detection); the member that joined second was not
+		// stopped at its join (a seed of an older version, say).
+		n.met.NameConflict()
+		if ok, suppressed := n.limiter.allow("name-conflict-gossip", time.Now()); ok {
+			n.log.Warn("two processes claim one member name: give one of them another name", "member", e.Member.Name, "addr", e.Member.Addr, "other_addr", e.Addr, "suppressed", suppressed)
+		}
+	}
+	n.deliver(Event{Kind: eventKindOf(e.Kind), Member: memberOf(e.Member), ConflictAddr: e.Addr})
 }
 
 // deliver hands an event to the subscriber without ever waiting.
