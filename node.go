@@ -96,6 +96,8 @@ type Node struct {
 	lastDropped map[metrics.DropReason]uint64 // drops as of the last report
 	sealWarn    bool
 	reportBuf   []swim.Member
+
+	keys nodeKeys // key file, key mismatches, encryption mode (keyfile.go, mismatch.go, encryption.go)
 }
 
 // New starts a node: it binds the transport, and from then on answers
@@ -117,8 +119,14 @@ func New(opts ...Option) (n *Node, err error) {
 			return nil, fmt.Errorf("membership: %w", err)
 		}
 	}
+	if err := cfg.openKeyFile(); err != nil { // keyfile.go
+		return nil, fmt.Errorf("membership: %w", err)
+	}
 	if cfg.ring == nil && !cfg.plaintext {
 		return nil, ErrNoEncryption
+	}
+	if err := cfg.checkEncryption(); err != nil { // encryption.go
+		return nil, fmt.Errorf("membership: %w", err)
 	}
 	if cfg.ring != nil && cfg.plaintext {
 		return nil, errors.New("membership: WithKeyring and WithoutEncryption contradict each other")
@@ -162,12 +170,8 @@ func New(opts ...Option) (n *Node, err error) {
 	if n.met == nil && cfg.sink != nil {
 		n.met = metrics.New(cfg.sink, metrics.Label{Name: metrics.LabelNode, Value: cfg.name})
 	}
-	if cfg.ring != nil {
-		n.ring, n.sealer = cfg.ring, cfg.ring
-	} else {
-		n.sealer = envelope.Plaintext{}
-		n.log.Warn("encryption is off: anyone who reaches the port can read and forge membership")
-	}
+	n.ring = cfg.ring
+	n.sealer = n.newSealer() // encryption.go
 
 	pcfg := cfg.profile.protocol()
 	for _, f := range cfg.tweaks {
@@ -227,8 +231,9 @@ func New(opts ...Option) (n *Node, err error) {
 	n.openBuf = make([]byte, 0, transport.DefaultMaxPacketSize)
 	n.bg.Add(1)
 	go n.acceptStreams()
+	n.startKeyFile() // keyfile.go
 	go n.loop()
-	n.log.Info("started", "addr", self.Addr, "profile", cfg.profile, "encrypted", n.ring != nil)
+	n.log.Info("started", "addr", self.Addr, "profile", cfg.profile, "encrypted", n.ring != nil, "encryption", n.EncryptionMode().String())
 	return n, nil
 }
 
@@ -343,6 +348,7 @@ func (n *Node) receive(p *transport.Packet) {
 		n.drop(dropReason(err), p.From, err)
 		return
 	}
+	n.keys.mm.clear(p.From) // its keys match ours (mismatch.go)
 	msgs, err := n.dec.Decode(n.msgs[:0], body)
 	n.msgs = msgs[:0]
 	if err != nil {
@@ -401,7 +407,11 @@ func openDropReason(r envelope.Reason) metrics.DropReason {
 func (n *Node) dropFailure(f envelope.Failure, from netip.AddrPort) {
 	reason := openDropReason(f.Reason())
 	n.drops[reason]++
-	if ok, suppressed := n.limiter.allow(string(reason), time.Now()); ok {
+	now := time.Now()
+	if n.keyMismatch(f, from, now) { // reported as a key mismatch (mismatch.go)
+		return
+	}
+	if ok, suppressed := n.limiter.allow(string(reason), now); ok {
 		n.log.Warn("dropped datagram", "reason", string(reason), "from", from, "err", f.Err(), "suppressed", suppressed)
 	}
 }
@@ -543,6 +553,8 @@ func (n *Node) checkLeave() {
 
 // report publishes gauges and counter increments once a second.
 func (n *Node) report() {
+	n.reportMismatches(time.Now()) // mismatch.go
+	n.reportEncryption()           // encryption.go
 	if n.met == nil {
 		return
 	}
@@ -920,7 +932,8 @@ func (n *Node) probeAddr(ctx context.Context, a netip.AddrPort, start func(*swim
 func (n *Node) Events() <-chan Event { return n.events }
 
 // Keyring returns the node's keyring, for rotation (Install, Use, Remove),
-// or nil when the node runs without encryption.
+// or nil when the node was started WithoutEncryption. With WithKeyringFile,
+// every change made on it is saved to the file.
 func (n *Node) Keyring() *keyring.Keyring { return n.ring }
 
 // EventsDropped returns how many events were dropped because the Events

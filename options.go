@@ -107,6 +107,7 @@ type config struct {
 	messageBuffer int
 	maxPending    int
 	maxOutbound   int
+	keys          keysConfig // WithKeyringFile, WithEncryptionMode (keyfile.go, encryption.go)
 }
 
 // Defaults that are not in swim.Config.
@@ -195,7 +196,10 @@ func WithKeyring(ring *keyring.Keyring) Option {
 // WithoutEncryption opts out of encryption: datagrams and streams travel in
 // plaintext and anyone who can reach the port can join, read and forge
 // membership. Only for networks where that is acceptable. A node with a
-// keyring never accepts plaintext.
+// keyring accepts plaintext only in the transitional modes of a move to
+// encryption (WithEncryptionMode), and such a move needs every node to hold
+// a keyring: a node that may move later can start with WithKeyring and
+// WithEncryptionMode(EncryptionOff) instead, which is plaintext on the wire.
 func WithoutEncryption() Option {
 	return func(c *config) error { c.plaintext = true; return nil }
 }

@@ -464,6 +464,7 @@ func (n *Node) pushPull(ctx context.Context, addr netip.AddrPort, join bool) (er
 		if rerr := n.refusal(err); rerr != nil {
 			return rerr
 		}
+		n.streamKeyMismatch(addr, true, err) // mismatch.go
 		return n.ctxErr(ctx, hintRefused(err))
 	}
 	n.do(func() { err = n.core.Merge(time.Now(), &peer) })
@@ -611,6 +612,7 @@ func streamDropReason(err error) (metrics.DropReason, bool) {
 // it at a limited rate.
 func (n *Node) streamDrop(s *streamConn, err error) {
 	reason, ok := streamDropReason(err)
+	n.streamKeyMismatch(addrPortOf(s.conn.RemoteAddr()), false, err) // mismatch.go
 	if ok {
 		n.met.Drop(reason)
 	} else {

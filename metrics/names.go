@@ -106,6 +106,25 @@ const (
 	// tells replays apart: the configured window unless a flood filled the
 	// cache. Gauge.
 	ReplayWindow = Prefix + ".replay.window"
+
+	// KeyMismatches counts datagrams and streams that did not open for a
+	// reason about keys (a key we do not hold, failed authentication,
+	// another suite, plaintext where encryption is required or the
+	// reverse). Counter; labels: key (a fingerprint seen from a member's
+	// address, at most 16 of them; "other"; "none" for plaintext), reason.
+	KeyMismatches = Prefix + ".key.mismatches"
+	// KeyMismatchAddrs is the number of addresses that sent such traffic
+	// in the last two minutes and nothing that opened since. Gauge.
+	KeyMismatchAddrs = Prefix + ".key.mismatch.addrs"
+	// KeyringSaves counts saves of the key file (WithKeyringFile) after a
+	// change of the keyring, and their retries. Counter; labels: result.
+	KeyringSaves = Prefix + ".keyring.saves"
+	// EncryptionMode is the node's encryption mode as a number: 0
+	// required, 1 send-sealed, 2 accept-sealed, 3 off. Gauge.
+	EncryptionMode = Prefix + ".encryption.mode"
+	// EncryptionPlaintext counts plaintext datagrams and stream records
+	// accepted by a node with a keyring in a transitional mode. Counter.
+	EncryptionPlaintext = Prefix + ".encryption.plaintext"
 )
 
 // Label names.
@@ -247,5 +266,6 @@ var allNames = []string{
 	PushPulls, PushPullDuration,
 	Dropped, AESGCMSeals,
 	EventsDropped, TransportDropped, NameConflicts, ReplayWindow,
+	KeyMismatches, KeyMismatchAddrs, KeyringSaves, EncryptionMode, EncryptionPlaintext,
 	UserMessages, UserBroadcasts, UserBroadcastQueue, UserBroadcastQueueBytes, UserQueries,
 }
