@@ -17,6 +17,9 @@ import (
 // or ack with gossip piggybacked): further ones are counted as malformed and
 // ignored, so that one datagram never makes us send more than one answer.
 func (c *Core) Step(now time.Time, from netip.AddrPort, msgs []Message) {
+	if !c.admits(from, msgs) {
+		return
+	}
 	c.setNow(now)
 	c.stepFrom = from
 	defer func() { c.stepFrom = netip.AddrPort{} }()
@@ -112,6 +115,9 @@ func (c *Core) accuser(name string) bool {
 func (c *Core) learn(u *Message, peer string) {
 	if u.Name == c.self.name {
 		c.aboutSelf(u)
+		return
+	}
+	if !c.admitsUpdate(u) {
 		return
 	}
 	merge := peer != ""
@@ -415,7 +421,9 @@ func (c *Core) handleProbe(from netip.AddrPort, p *Message) {
 		}
 		target := c.members[p.Name]
 		if target == nil || target.state == StateLeft {
-			c.count[CountUnknownMember]++
+			if !c.refuseRelay(from, p) {
+				c.count[CountUnknownMember]++
+			}
 			return
 		}
 		relays, fromReq := 0, 0
@@ -482,6 +490,10 @@ func (c *Core) handleAck(from netip.AddrPort, p *Message) {
 		}
 		if q.name != "" && p.From != q.name {
 			c.count[CountWrongSender]++
+			return
+		}
+		if q.kind == pendDiscover {
+			c.discoveryAck(from, p, q)
 			return
 		}
 		switch q.kind {
