@@ -53,7 +53,10 @@ func TestNewAllowMatches(t *testing.T) {
 	}
 	for _, bad := range []func() error{
 		func() error { _, err := NewAllow([]string{""}, nil, nil); return err },
-		func() error { _, err := NewAllow(nil, []netip.AddrPort{netip.MustParseAddrPort("10.0.0.1:0")}, nil); return err },
+		func() error {
+			_, err := NewAllow(nil, []netip.AddrPort{netip.MustParseAddrPort("10.0.0.1:0")}, nil)
+			return err
+		},
 		func() error { _, err := NewAllow(nil, nil, []netip.Prefix{{}}); return err },
 	} {
 		if bad() == nil {
