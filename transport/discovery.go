@@ -83,10 +83,12 @@ func systemInterfaces() ([]ifaceAddrs, error) {
 			if !ok {
 				continue
 			}
-			ones, _ := ipn.Mask.Size()
+			ones, bits := ipn.Mask.Size()
 			if ip.Is4In6() {
 				ip = ip.Unmap()
-				ones -= 96
+				if bits == 128 {
+					ones -= 96
+				}
 			}
 			if p := netip.PrefixFrom(ip, ones); p.IsValid() {
 				ia.prefixes = append(ia.prefixes, p)

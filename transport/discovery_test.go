@@ -84,3 +84,40 @@ func TestMemBroadcast(t *testing.T) {
 		t.Fatalf("stats %+v, want 3 sent, 1 cut, 2 delivered", st)
 	}
 }
+
+// The interfaces of this host, read as Net.DiscoveryAddrs reads them: every
+// IPv4 address keeps its prefix length, whatever form the standard library
+// gives it in.
+func TestSystemInterfaces(t *testing.T) {
+	ifs, err := systemInterfaces()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sys, err := net.Interfaces()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := 0
+	for _, ifi := range sys {
+		addrs, _ := ifi.Addrs()
+		for _, a := range addrs {
+			if ipn, ok := a.(*net.IPNet); ok && ipn.IP.To4() != nil {
+				want++
+			}
+		}
+	}
+	got := 0
+	for _, ifi := range ifs {
+		for _, p := range ifi.prefixes {
+			if p.Addr().Is4() {
+				got++
+				if !p.IsValid() || p.Bits() < 0 || p.Bits() > 32 {
+					t.Errorf("%s: prefix %v", ifi.name, p)
+				}
+			}
+		}
+	}
+	if got != want || want == 0 {
+		t.Fatalf("read %d IPv4 networks, the system lists %d", got, want)
+	}
+}
