@@ -174,12 +174,17 @@ const (
 	// full replay cache has forgotten datagrams that recent, so it cannot
 	// tell a replay apart. The cache is too small; the clocks are fine.
 	DropWindowShrunk DropReason = "window_shrunk"
+	// DropNotAllowed: the datagram or stream comes from a source address
+	// outside the node's allow-list; it is dropped before any
+	// cryptography.
+	DropNotAllowed DropReason = "not_allowed"
 )
 
 // DropReasons lists every DropReason.
 var DropReasons = []DropReason{
 	DropUnknownKey, DropAuth, DropReplay, DropTooOld, DropTooNew, DropWindowShrunk, DropMalformed, DropDecode, DropUnencrypted,
 	DropStreamBusy, DropStreamEvicted, DropStreamBadHello, DropStreamTooLarge, DropStreamTruncated, DropStreamTimeout,
+	DropNotAllowed,
 }
 
 // TransportDropReason says why the transport dropped a datagram or stream.
