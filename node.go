@@ -68,6 +68,7 @@ type Node struct {
 	slotFree   chan struct{}            // closed when an authenticated slot frees; guarded by streamMu
 	dropped    atomic.Uint64            // events dropped because the channel was full
 	limiter    rateLimiter
+	allow      atomic.Pointer[allowState] // the allow-list in force, or nil (allowlist.go)
 
 	// Owned by the loop goroutine (and by whoever holds afterMu once the
 	// loop has exited).
@@ -90,6 +91,7 @@ type Node struct {
 	lastDropped map[metrics.DropReason]uint64 // drops as of the last report
 	sealWarn    bool
 	reportBuf   []swim.Member
+	discoveries map[uint64]*discovery // Discover calls by probe token (discovery.go)
 }
 
 // New starts a node: it binds the transport, and from then on answers
@@ -203,6 +205,7 @@ func New(opts ...Option) (n *Node, err error) {
 		return nil, fmt.Errorf("membership: %w", err)
 	}
 	n.core, n.pcfg = core, pcfg
+	n.initAllow()
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	n.replay = envelope.NewReplayGuard(cfg.replayWindow, cfg.replayCache)
 	n.plainBuf = make([]byte, 0, cfg.maxDatagram)
@@ -211,6 +214,7 @@ func New(opts ...Option) (n *Node, err error) {
 	n.bg.Add(1)
 	go n.acceptStreams()
 	go n.loop()
+	n.startDiscovery()
 	n.log.Info("started", "addr", self.Addr, "profile", cfg.profile, "encrypted", n.ring != nil)
 	return n, nil
 }
@@ -284,6 +288,9 @@ func (n *Node) running() bool {
 
 // receive opens, checks, decodes and steps one datagram.
 func (n *Node) receive(p *transport.Packet) {
+	if !n.admitDatagram(p.From) {
+		return
+	}
 	sent, body, plain, f := envelope.OpenDatagramDetail(n.sealer, n.label, n.openBuf[:0], p.Data)
 	if f.Failed() {
 		n.dropFailure(f, p.From)
@@ -388,6 +395,9 @@ func (n *Node) flush() {
 		n.probeMetrics(p)
 	}
 	for _, r := range out.ProbeResults {
+		if n.discoveryResult(r) {
+			continue
+		}
 		if ch, ok := n.waiters[r.Token]; ok {
 			ch <- r // buffered, one result per token
 			delete(n.waiters, r.Token)
@@ -655,7 +665,7 @@ func (n *Node) joinOne(ctx context.Context, a netip.AddrPort) error {
 			err = fmt.Errorf("%w (tried %d times)", err, attempt)
 		}
 		var hungUp *hungUpError
-		if errors.Is(err, ErrShutdown) || errors.Is(err, ErrNameConflict) || errors.As(err, &hungUp) {
+		if errors.Is(err, ErrShutdown) || errors.Is(err, ErrNameConflict) || errors.Is(err, ErrNotAllowed) || errors.As(err, &hungUp) {
 			return err
 		}
 		wait := pause/2 + rand.N(pause/2+1)

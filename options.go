@@ -104,6 +104,10 @@ type config struct {
 	maxInbound    int
 	maxPending    int
 	maxOutbound   int
+	allow         *swim.Allow   // WithAllowList (allowlist.go)
+	allowList     AllowList     // as given, for Node.AllowList
+	discover      bool          // WithDiscovery (discovery.go)
+	discoverEvery time.Duration // 0: at start only
 }
 
 // Defaults that are not in swim.Config.
