@@ -158,6 +158,7 @@ func TestAllowListUDP(t *testing.T) {
 	fast := WithProtocol(func(c *swim.Config) {
 		c.ProbeInterval, c.AckTimeout, c.AckTimeoutMin, c.AckTimeoutMax = period, 25*time.Millisecond, 10*time.Millisecond, 40*time.Millisecond
 		c.PushPullInterval = 10 * period
+		c.SuspicionMult = 6 // short periods, but no false deaths on a loaded machine
 	})
 	list := WithAllowList(AllowList{CIDRs: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}})
 	var filtering, open []*Node
