@@ -89,7 +89,6 @@ type Node struct {
 	drops       map[metrics.DropReason]uint64 // rejected datagrams by reason, every reason present
 	lastDropped map[metrics.DropReason]uint64 // drops as of the last report
 	sealWarn    bool
-	reportBuf   []swim.Member
 }
 
 // New starts a node: it binds the transport, and from then on answers
@@ -488,21 +487,8 @@ func (n *Node) report() {
 	if n.met == nil {
 		return
 	}
-	var alive, suspect, dead, left int
-	n.reportBuf = n.core.AppendMembers(n.reportBuf[:0])
-	for _, m := range n.reportBuf {
-		switch m.State {
-		case swim.StateAlive:
-			alive++
-		case swim.StateSuspect:
-			suspect++
-		case swim.StateDead:
-			dead++
-		case swim.StateLeft:
-			left++
-		}
-	}
-	n.met.MemberCounts(alive, suspect, dead, left)
+	c := n.counts()
+	n.met.MemberCounts(c.Alive, c.Suspect, c.Dead, c.Left)
 	n.met.HealthScore(n.core.Health())
 	n.met.SetGauge(metrics.ReplayWindow, float32(n.replay.EffectiveWindow(time.Now()).Seconds()))
 	n.met.GossipQueueDepth(n.core.QueueLen())
