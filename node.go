@@ -68,6 +68,7 @@ type Node struct {
 	slotFree   chan struct{}            // closed when an authenticated slot frees; guarded by streamMu
 	dropped    atomic.Uint64            // events dropped because the channel was full
 	limiter    rateLimiter
+	subs       subscribers // Subscribe
 
 	// Owned by the loop goroutine (and by whoever holds afterMu once the
 	// loop has exited).
@@ -462,6 +463,10 @@ func (n *Node) emit(e *swim.Event) {
 // deliver hands an event to the subscriber without ever waiting.
 func (n *Node) deliver(ev Event) {
 	n.log.Debug("event", "kind", ev.Kind.String(), "member", ev.Member.Name, "addr", ev.Member.Addr)
+	n.publish(ev)
+	if n.cfg.eventBuffer == 0 {
+		return // the default channel is off: Subscribe only
+	}
 	select {
 	case n.events <- ev:
 	default:
@@ -517,7 +522,7 @@ func (n *Node) report() {
 			n.lastDropped[r] = n.drops[r]
 		}
 	}
-	if dropped := n.dropped.Load(); dropped > n.lastDrops {
+	if dropped := n.dropped.Load() + n.subs.dropped.Load(); dropped > n.lastDrops {
 		n.met.EventOverflow(dropped - n.lastDrops)
 		n.lastDrops = dropped
 	}
@@ -731,6 +736,7 @@ func (n *Node) Shutdown() error {
 		n.streamMu.Unlock()
 		n.bg.Wait()
 		close(n.events)
+		n.subs.closeAll()
 		n.log.Info("shut down")
 	})
 	return err
@@ -844,7 +850,16 @@ func (n *Node) probeAddr(ctx context.Context, a netip.AddrPort, start func(*swim
 // WithEventBuffer): when the consumer is slow, events are dropped and
 // counted, never queued without bound, and the protocol never waits. It is
 // closed by Shutdown.
-func (n *Node) Events() <-chan Event { return n.events }
+//
+// It is the node's default subscription, there from New on so that no
+// event is missed before the first read; Subscribe adds independent ones.
+// With WithEventBuffer(0) it is off, and Events returns a closed channel.
+func (n *Node) Events() <-chan Event {
+	if n.cfg.eventBuffer == 0 {
+		return closedEvents
+	}
+	return n.events
+}
 
 // Keyring returns the node's keyring, for rotation (Install, Use, Remove),
 // or nil when the node runs without encryption.

@@ -76,8 +76,9 @@ const (
 	// count tells when to rotate. Counter; labels: key.
 	AESGCMSeals = Prefix + ".keyring.aesgcm.seals"
 
-	// EventsDropped counts events not delivered because the subscriber's
-	// bounded channel was full. Counter.
+	// EventsDropped counts events not delivered because a subscriber's
+	// bounded channel was full (the Events channel or a Subscription's).
+	// Counter.
 	EventsDropped = Prefix + ".events.dropped"
 	// NameConflicts counts names claimed by two processes at once (a
 	// joiner refused because a live member holds its name, or gossip that
