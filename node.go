@@ -69,6 +69,7 @@ type Node struct {
 	dropped    atomic.Uint64            // events dropped because the channel was full
 	limiter    rateLimiter
 	subs       subscribers // Subscribe
+	clock      clockState  // members' clock offsets (clock.go)
 
 	// Owned by the loop goroutine (and by whoever holds afterMu once the
 	// loop has exited).
@@ -290,7 +291,7 @@ func (n *Node) receive(p *transport.Packet) {
 		return
 	}
 	n.openBuf = plain[:0]
-	if err := n.replay.Check(p.At, sent, envelope.Nonce(n.sealer, p.Data)); err != nil {
+	if err := n.replay.Check(n.wall(p.At), sent, envelope.Nonce(n.sealer, p.Data)); err != nil {
 		n.drop(dropReason(err), p.From, err)
 		return
 	}
@@ -305,7 +306,9 @@ func (n *Node) receive(p *transport.Packet) {
 			n.met.MessageReceived(msgs[i].Kind.String(), codec.MessageSize(&msgs[i]))
 		}
 	}
+	mark := n.clockMark()
 	n.core.Step(p.At, p.From, msgs)
+	n.clockStepped(mark, p.From, sent, p.At)
 }
 
 // dropReason maps a rejection onto its metric label.
@@ -363,7 +366,7 @@ func (n *Node) dropFailure(f envelope.Failure, from netip.AddrPort) {
 func (n *Node) drop(reason metrics.DropReason, from netip.AddrPort, err error) {
 	n.drops[reason]++
 	if ok, suppressed := n.limiter.allow(string(reason), time.Now()); ok {
-		n.log.Warn("dropped datagram", "reason", string(reason), "from", from, "err", err, "suppressed", suppressed)
+		n.log.Warn("dropped datagram", append([]any{"reason", string(reason), "from", from, "err", err, "suppressed", suppressed}, n.clockLogAttrs(reason, from)...)...)
 	}
 }
 
@@ -374,7 +377,7 @@ func (n *Node) flush() {
 		n.checkLeave()
 		return
 	}
-	now := time.Now()
+	now := n.wall(time.Now())
 	for i := range out.Datagrams {
 		n.sendDatagram(&out.Datagrams[i], now)
 	}
@@ -463,6 +466,7 @@ func (n *Node) emit(e *swim.Event) {
 // deliver hands an event to the subscriber without ever waiting.
 func (n *Node) deliver(ev Event) {
 	n.log.Debug("event", "kind", ev.Kind.String(), "member", ev.Member.Name, "addr", ev.Member.Addr)
+	ev.Member.Clock = n.clockEvent(ev)
 	n.publish(ev)
 	if n.cfg.eventBuffer == 0 {
 		return // the default channel is off: Subscribe only
@@ -494,6 +498,7 @@ func (n *Node) report() {
 	}
 	c := n.counts()
 	n.met.MemberCounts(c.Alive, c.Suspect, c.Dead, c.Left)
+	n.clockReport()
 	n.met.HealthScore(n.core.Health())
 	n.met.SetGauge(metrics.ReplayWindow, float32(n.replay.EffectiveWindow(time.Now()).Seconds()))
 	n.met.GossipQueueDepth(n.core.QueueLen())
@@ -752,6 +757,7 @@ func (n *Node) Members() []Member {
 	for i, m := range ms {
 		out[i] = memberOf(m)
 	}
+	n.clock.fill(out)
 	slices.SortFunc(out, func(a, b Member) int { return strings.Compare(a.Name, b.Name) })
 	return out
 }
@@ -766,7 +772,7 @@ func (n *Node) Member(name string) (Member, bool) {
 	if !ok {
 		return Member{}, false
 	}
-	return memberOf(m), true
+	return n.withClock(memberOf(m)), true
 }
 
 // Myself returns our own entry: the address others reach us at (with the

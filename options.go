@@ -104,6 +104,8 @@ type config struct {
 	maxInbound    int
 	maxPending    int
 	maxOutbound   int
+
+	clockSkew func() time.Duration // tests: see withClockSkew
 }
 
 // Defaults that are not in swim.Config.

@@ -92,6 +92,12 @@ const (
 	// tells replays apart: the configured window unless a flood filled the
 	// cache. Gauge.
 	ReplayWindow = Prefix + ".replay.window"
+
+	// ClockOffsetMax is the largest clock offset, in absolute value and
+	// milliseconds, that this node estimates for any member from its
+	// direct probes (Member.Clock). A gauge, not one per member, so that
+	// its cardinality does not grow with the cluster. Gauge.
+	ClockOffsetMax = Prefix + ".clock.offset.max"
 )
 
 // Label names.
@@ -203,4 +209,5 @@ var allNames = []string{
 	PushPulls, PushPullDuration,
 	Dropped, AESGCMSeals,
 	EventsDropped, TransportDropped, NameConflicts, ReplayWindow,
+	ClockOffsetMax,
 }
