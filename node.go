@@ -567,7 +567,7 @@ func (n *Node) Join(ctx context.Context, seeds ...string) (int, error) {
 	var errs []error
 	self := n.tr.LocalAddr()
 	for _, s := range seeds {
-		as, err := resolveSeed(ctx, s)
+		as, err := resolveSeed(ctx, s, n.lookup())
 		if err != nil {
 			errs = append(errs, fmt.Errorf("seed %q: %w", s, err))
 			continue
@@ -673,8 +673,8 @@ func (n *Node) joinOne(ctx context.Context, a netip.AddrPort) error {
 }
 
 // resolveSeed turns a seed into addresses: an address or template
-// directly, a host name through DNS.
-func resolveSeed(ctx context.Context, s string) ([]netip.AddrPort, error) {
+// directly, a host name through lookup (DNS).
+func resolveSeed(ctx context.Context, s string, lookup lookupFunc) ([]netip.AddrPort, error) {
 	a, err := transport.ResolveAddr(s, DefaultPort)
 	if err == nil {
 		return []netip.AddrPort{a}, nil
@@ -687,7 +687,7 @@ func resolveSeed(ctx context.Context, s string) ([]netip.AddrPort, error) {
 	if perr != nil || port == 0 {
 		return nil, fmt.Errorf("invalid port %q", portStr)
 	}
-	ips, lerr := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+	ips, lerr := lookup(ctx, host)
 	if lerr != nil {
 		return nil, lerr
 	}
@@ -798,9 +798,12 @@ func (n *Node) SetPayload(p []byte) error {
 }
 
 // Probe pings addr once, member or not, and returns the round-trip time, or
-// ErrNoAck if no ack came within one protocol period.
+// ErrNoAck if no ack came within one protocol period. addr is "ip:port",
+// an IP (port 7946), a go-sockaddr template or "host:port", resolved with
+// ctx; a host name with several addresses pings each at once and returns
+// the first answer's round trip.
 func (n *Node) Probe(ctx context.Context, addr string) (time.Duration, error) {
-	r, err := n.probe(ctx, addr, (*swim.Core).Probe)
+	r, err := n.probe(ctx, addr, (*swim.Core).Probe, false)
 	if err != nil {
 		return 0, err
 	}
@@ -808,21 +811,20 @@ func (n *Node) Probe(ctx context.Context, addr string) (time.Duration, error) {
 }
 
 // AddMember probes addr, a member we do not know yet; its ack introduces it
-// and it joins our view, from where gossip spreads it.
+// and it joins our view, from where gossip spreads it. addr takes the
+// forms Probe takes; a host name with several addresses probes each at
+// once and adds every member that answers, succeeding if one did.
+//
+// Tarantool's add_member puts an address in the table as alive at once,
+// and failure detection sorts it out later. AddMember adds only a member
+// that answers, and otherwise fails with ErrNoAck: a member here is known
+// by its name, which only its ack tells us, and an entry that nobody
+// vouched for would be probed, suspected and declared dead by the whole
+// cluster, for a member that may never have existed. For one that is not
+// up yet, call AddMember again, or Join it, which retries until ctx ends.
 func (n *Node) AddMember(ctx context.Context, addr string) error {
-	_, err := n.probe(ctx, addr, (*swim.Core).AddMember)
+	_, err := n.probe(ctx, addr, (*swim.Core).AddMember, true)
 	return err
-}
-
-func (n *Node) probe(ctx context.Context, addr string, start func(*swim.Core, netip.AddrPort) (uint64, error)) (swim.ProbeResult, error) {
-	if !n.running() {
-		return swim.ProbeResult{}, ErrShutdown
-	}
-	a, err := transport.ResolveAddr(addr, DefaultPort)
-	if err != nil {
-		return swim.ProbeResult{}, fmt.Errorf("membership: probe %q: %w", addr, err)
-	}
-	return n.probeAddr(ctx, a, start)
 }
 
 func (n *Node) probeAddr(ctx context.Context, a netip.AddrPort, start func(*swim.Core, netip.AddrPort) (uint64, error)) (swim.ProbeResult, error) {

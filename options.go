@@ -106,6 +106,7 @@ type config struct {
 	maxOutbound   int
 
 	clockSkew func() time.Duration // tests: see withClockSkew
+	lookup    lookupFunc           // tests: see withLookup
 }
 
 // Defaults that are not in swim.Config.
