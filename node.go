@@ -784,10 +784,14 @@ func (n *Node) Myself() Member {
 }
 
 // SetPayload replaces our payload. It raises our incarnation so that the
-// change overrides what others hold, and spreads it by gossip.
+// change overrides what others hold, and spreads it by gossip. Above the
+// payload cap it fails with ErrPayloadTooLarge.
 func (n *Node) SetPayload(p []byte) error {
 	if !n.running() {
 		return ErrShutdown
+	}
+	if len(p) > n.pcfg.MaxPayload {
+		return fmt.Errorf("membership: set payload: %w: %d bytes, the cap is %d (WithMaxPayload)", ErrPayloadTooLarge, len(p), n.pcfg.MaxPayload)
 	}
 	var err error
 	n.do(func() { err = n.core.SetPayload(p) })
