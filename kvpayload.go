@@ -149,7 +149,7 @@ func (n *Node) setPayloadValue(key string, value []byte) error {
 		return err
 	}
 	if len(p) > n.pcfg.MaxPayload {
-		return fmt.Errorf("%w: the map would take %d bytes, the cap is %d (WithMaxPayload)", ErrPayloadTooLarge, len(p), n.pcfg.MaxPayload)
+		return fmt.Errorf("%w: the map would take %d bytes, which exceeds MaxPayload %d (WithMaxPayload)", ErrPayloadTooLarge, len(p), n.pcfg.MaxPayload)
 	}
 	if bytes.Equal(p, old) {
 		return nil

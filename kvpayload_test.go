@@ -131,13 +131,13 @@ func TestSetPayloadValue(t *testing.T) {
 		t.Fatalf("setting a value a key already has: %v, incarnation %d -> %d", err, inc, a.Myself().Incarnation)
 	}
 	err := a.SetPayloadValue("big", bytes.Repeat([]byte{1}, 600))
-	if !errors.Is(err, ErrPayloadTooLarge) || !strings.Contains(err.Error(), "cap is 512") {
+	if !errors.Is(err, ErrPayloadTooLarge) || !strings.Contains(err.Error(), "exceeds MaxPayload 512") {
 		t.Fatalf("a value beyond the cap: %v", err)
 	}
 	if got, _ := a.Myself().PayloadMap(); !maps.EqualFunc(got, want, bytes.Equal) {
 		t.Fatalf("a refused value changed the payload: %q", got)
 	}
-	if err := a.SetPayload(make([]byte, 513)); !errors.Is(err, ErrPayloadTooLarge) {
+	if err := a.SetPayload(make([]byte, 513)); !errors.Is(err, ErrPayloadTooLarge) || !strings.Contains(err.Error(), "513 bytes exceeds MaxPayload 512") {
 		t.Fatalf("SetPayload beyond the cap: %v", err)
 	}
 	if err := a.SetPayload([]byte(`{"role":"db"}`)); err != nil {

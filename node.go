@@ -791,7 +791,7 @@ func (n *Node) SetPayload(p []byte) error {
 		return ErrShutdown
 	}
 	if len(p) > n.pcfg.MaxPayload {
-		return fmt.Errorf("membership: set payload: %w: %d bytes, the cap is %d (WithMaxPayload)", ErrPayloadTooLarge, len(p), n.pcfg.MaxPayload)
+		return fmt.Errorf("membership: set payload: %w: %d bytes exceeds MaxPayload %d (WithMaxPayload)", ErrPayloadTooLarge, len(p), n.pcfg.MaxPayload)
 	}
 	var err error
 	n.do(func() { err = n.core.SetPayload(p) })
