@@ -253,22 +253,22 @@ func (c *clockState) byAddr(addr netip.AddrPort) (string, ClockOffset, bool) {
 }
 
 // maxOffset returns the largest |offset| among the members with an
-// estimate, and whether there is any.
-func (c *clockState) maxOffset() (time.Duration, bool) {
+// estimate, 0 when there is none.
+func (c *clockState) maxOffset() time.Duration {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var worst time.Duration
 	for _, e := range c.members {
 		worst = max(worst, e.best.offset, -e.best.offset)
 	}
-	return worst, len(c.members) > 0
+	return worst
 }
 
 // clockReport publishes the largest offset; report calls it once a second.
+// It sets the gauge even to 0, so that it never shows the offset of a
+// member whose estimate is gone.
 func (n *Node) clockReport() {
-	if worst, ok := n.clock.maxOffset(); ok {
-		n.met.SetGauge(metrics.ClockOffsetMax, float32(worst)/float32(time.Millisecond))
-	}
+	n.met.SetGauge(metrics.ClockOffsetMax, float32(n.clock.maxOffset())/float32(time.Millisecond))
 }
 
 // clockLogAttrs returns what a replay-window log line says of the sender's

@@ -117,6 +117,17 @@ func TestClockOffsetEstimated(t *testing.T) {
 		v, ok := sink.Gauge(metrics.ClockOffsetMax)
 		return ok && v > 1900 && v < 2100
 	})
+	// Once the skewed members are gone, so are their estimates, and the
+	// gauge does not keep showing them.
+	c.nodes[1].Shutdown()
+	c.nodes[2].Shutdown()
+	waitFor(t, 20*time.Second, "the gauge back to 0 once the skewed members failed", func() bool {
+		v, ok := sink.Gauge(metrics.ClockOffsetMax)
+		return ok && v == 0
+	})
+	if m, _ := c.nodes[0].Member("node-1"); m.Clock.Known() {
+		t.Fatalf("a failed member keeps its clock estimate: %+v", m.Clock)
+	}
 }
 
 // TestClockBoundCoversAsymmetricDelay: the estimate cannot tell a slow

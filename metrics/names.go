@@ -96,7 +96,8 @@ const (
 	// ClockOffsetMax is the largest clock offset, in absolute value and
 	// milliseconds, that this node estimates for any member from its
 	// direct probes (Member.Clock). A gauge, not one per member, so that
-	// its cardinality does not grow with the cluster. Gauge.
+	// its cardinality does not grow with the cluster; 0 while no member
+	// has an estimate. Gauge.
 	ClockOffsetMax = Prefix + ".clock.offset.max"
 )
 
