@@ -76,8 +76,9 @@ const (
 	// count tells when to rotate. Counter; labels: key.
 	AESGCMSeals = Prefix + ".keyring.aesgcm.seals"
 
-	// EventsDropped counts events not delivered because the subscriber's
-	// bounded channel was full. Counter.
+	// EventsDropped counts events not delivered because a subscriber's
+	// bounded channel was full (the Events channel or a Subscription's).
+	// Counter.
 	EventsDropped = Prefix + ".events.dropped"
 	// UserMessages counts application messages by how they travelled and
 	// what became of them. Counter; labels: type, result.
@@ -106,6 +107,13 @@ const (
 	// tells replays apart: the configured window unless a flood filled the
 	// cache. Gauge.
 	ReplayWindow = Prefix + ".replay.window"
+
+	// ClockOffsetMax is the largest clock offset, in absolute value and
+	// milliseconds, that this node estimates for any member from its
+	// direct probes (Member.Clock). A gauge, not one per member, so that
+	// its cardinality does not grow with the cluster; 0 while no member
+	// has an estimate. Gauge.
+	ClockOffsetMax = Prefix + ".clock.offset.max"
 )
 
 // Label names.
@@ -248,4 +256,5 @@ var allNames = []string{
 	Dropped, AESGCMSeals,
 	EventsDropped, TransportDropped, NameConflicts, ReplayWindow,
 	UserMessages, UserBroadcasts, UserBroadcastQueue, UserBroadcastQueueBytes, UserQueries,
+	ClockOffsetMax,
 }

@@ -59,6 +59,8 @@ type Core struct {
 	live    int    // alive or suspect members, ourselves included
 	digest  uint64 // sum of live members' hashes
 
+	byState [numStates]int // entries by state, ourselves and tombstones included
+
 	health         int
 	suspectedUntil int64
 	accusedHealth  int64 // when an accusation last cost us a health point
@@ -282,6 +284,7 @@ func (c *Core) newMember(name string, addr netip.AddrPort, payload []byte) *memb
 		movedAt: longAgo, conflictAt: longAgo,
 	}
 	c.members[name] = m
+	c.byState[StateLeft]++
 	m.allIdx = int32(len(c.all))
 	c.all = append(c.all, m)
 	return m
@@ -312,6 +315,8 @@ func (c *Core) setState(m *member, s State, inc uint64) {
 		c.digest -= memberHash(m.name, m.inc)
 		m.counted = false
 	}
+	c.byState[m.state]--
+	c.byState[s]++
 	m.state, m.inc, m.since = s, inc, c.now
 	if s != StateSuspect {
 		m.susp = nil
@@ -359,6 +364,7 @@ func (c *Core) forget(m *member) {
 	c.timerClear(m)
 	c.dequeue(m)
 	m.susp = nil
+	c.byState[m.state]--
 	delete(c.members, m.name)
 	last := len(c.all) - 1
 	c.all[m.allIdx] = c.all[last]

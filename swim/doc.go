@@ -31,8 +31,8 @@
 // Merge), membership Events, and ProbeResults for Probe and AddMember
 // calls, matched by token. Everything in it stays valid until Advance.
 //
-// Read access: Myself, Member, AppendMembers, NumMembers, NumLive, Health,
-// QueueLen, AckTimeout, Digest, LeaveDone, and Count for the counters of
+// Read access: Myself, Member, MemberByAddr, AppendMembers, NumMembers,
+// NumLive, NumInState, Health, QueueLen, AckTimeout, Digest, LeaveDone, and Count for the counters of
 // rejected input and protocol activity (see Counter), which map onto
 // metrics.
 //
