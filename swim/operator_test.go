@@ -19,6 +19,11 @@ func TestDiscover(t *testing.T) {
 	if len(ds) != 1 || ds[0].To != bcast || ds[0].Msgs[0].Kind != KindPing || ds[0].Msgs[0].Name != "" {
 		t.Fatalf("discovery sent %+v, want one ping by address to the broadcast address", ds)
 	}
+	// Padded to a full datagram, as every ping by address is, so that an
+	// answerer that cannot place us may answer with its alive message.
+	if last := ds[0].Msgs[len(ds[0].Msgs)-1]; last.Kind != KindPad || a.datagramSize(ds[0].Msgs) != a.cfg.MaxDatagram {
+		t.Fatalf("discovery ping of %d bytes ends with %v, want padding to %d", a.datagramSize(ds[0].Msgs), last.Kind, a.cfg.MaxDatagram)
+	}
 	ping := append([]Message(nil), ds[0].Msgs...)
 	a.Advance()
 	// The broadcast loops back to us, and reaches b and c.
