@@ -74,6 +74,9 @@ type Node struct {
 	slotFree   chan struct{}            // closed when an authenticated slot frees; guarded by streamMu
 	dropped    atomic.Uint64            // events dropped because the channel was full
 	limiter    rateLimiter
+	subs       subscribers                // Subscribe
+	clock      clockState                 // members' clock offsets (clock.go)
+	allow      atomic.Pointer[allowState] // the allow-list in force, or nil (allowlist.go)
 
 	// Owned by the loop goroutine (and by whoever holds afterMu once the
 	// loop has exited).
@@ -95,7 +98,7 @@ type Node struct {
 	drops       map[metrics.DropReason]uint64 // rejected datagrams by reason, every reason present
 	lastDropped map[metrics.DropReason]uint64 // drops as of the last report
 	sealWarn    bool
-	reportBuf   []swim.Member
+	discoveries map[uint64]*discovery // Discover calls by probe token (discovery.go)
 
 	keys nodeKeys // key file, key mismatches, encryption mode (keyfile.go, mismatch.go, encryption.go)
 }
@@ -224,6 +227,7 @@ func New(opts ...Option) (n *Node, err error) {
 		return nil, fmt.Errorf("membership: %w", err)
 	}
 	n.core, n.pcfg = core, pcfg
+	n.initAllow()
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	n.replay = envelope.NewReplayGuard(cfg.replayWindow, cfg.replayCache)
 	n.plainBuf = make([]byte, 0, cfg.maxDatagram)
@@ -233,6 +237,7 @@ func New(opts ...Option) (n *Node, err error) {
 	go n.acceptStreams()
 	n.startKeyFile() // keyfile.go
 	go n.loop()
+	n.startDiscovery()
 	n.log.Info("started", "addr", self.Addr, "profile", cfg.profile, "encrypted", n.ring != nil, "encryption", n.EncryptionMode().String())
 	return n, nil
 }
@@ -338,13 +343,16 @@ func (n *Node) running() bool {
 
 // receive opens, checks, decodes and steps one datagram.
 func (n *Node) receive(p *transport.Packet) {
+	if !n.admitDatagram(p.From) {
+		return
+	}
 	sent, body, plain, f := envelope.OpenDatagramDetail(n.sealer, n.label, n.openBuf[:0], p.Data)
 	if f.Failed() {
 		n.dropFailure(f, p.From)
 		return
 	}
 	n.openBuf = plain[:0]
-	if err := n.replay.Check(p.At, sent, envelope.Nonce(n.sealer, p.Data)); err != nil {
+	if err := n.replay.Check(n.wall(p.At), sent, envelope.Nonce(n.sealer, p.Data)); err != nil {
 		n.drop(dropReason(err), p.From, err)
 		return
 	}
@@ -360,7 +368,9 @@ func (n *Node) receive(p *transport.Packet) {
 			n.met.MessageReceived(msgs[i].Kind.String(), codec.MessageSize(&msgs[i]))
 		}
 	}
+	mark := n.clockMark()
 	n.core.Step(p.At, p.From, msgs)
+	n.clockStepped(mark, p.From, sent, p.At)
 }
 
 // dropReason maps a rejection onto its metric label.
@@ -422,7 +432,7 @@ func (n *Node) dropFailure(f envelope.Failure, from netip.AddrPort) {
 func (n *Node) drop(reason metrics.DropReason, from netip.AddrPort, err error) {
 	n.drops[reason]++
 	if ok, suppressed := n.limiter.allow(string(reason), time.Now()); ok {
-		n.log.Warn("dropped datagram", "reason", string(reason), "from", from, "err", err, "suppressed", suppressed)
+		n.log.Warn("dropped datagram", append([]any{"reason", string(reason), "from", from, "err", err, "suppressed", suppressed}, n.clockLogAttrs(reason, from)...)...)
 	}
 }
 
@@ -433,7 +443,7 @@ func (n *Node) flush() {
 		n.checkLeave()
 		return
 	}
-	now := time.Now()
+	now := n.wall(time.Now())
 	for i := range out.Datagrams {
 		n.sendDatagram(&out.Datagrams[i], now)
 	}
@@ -447,6 +457,9 @@ func (n *Node) flush() {
 		n.probeMetrics(p)
 	}
 	for _, r := range out.ProbeResults {
+		if n.discoveryResult(r) {
+			continue
+		}
 		if ch, ok := n.waiters[r.Token]; ok {
 			ch <- r // buffered, one result per token
 			delete(n.waiters, r.Token)
@@ -531,6 +544,11 @@ func (n *Node) emit(e *swim.Event) {
 // deliver hands an event to the subscriber without ever waiting.
 func (n *Node) deliver(ev Event) {
 	n.log.Debug("event", "kind", ev.Kind.String(), "member", ev.Member.Name, "addr", ev.Member.Addr)
+	ev.Member.Clock = n.clockEvent(ev)
+	n.publish(ev)
+	if n.cfg.eventBuffer == 0 {
+		return // the default channel is off: Subscribe only
+	}
 	select {
 	case n.events <- ev:
 	default:
@@ -558,21 +576,9 @@ func (n *Node) report() {
 	if n.met == nil {
 		return
 	}
-	var alive, suspect, dead, left int
-	n.reportBuf = n.core.AppendMembers(n.reportBuf[:0])
-	for _, m := range n.reportBuf {
-		switch m.State {
-		case swim.StateAlive:
-			alive++
-		case swim.StateSuspect:
-			suspect++
-		case swim.StateDead:
-			dead++
-		case swim.StateLeft:
-			left++
-		}
-	}
-	n.met.MemberCounts(alive, suspect, dead, left)
+	c := n.counts()
+	n.met.MemberCounts(c.Alive, c.Suspect, c.Dead, c.Left)
+	n.clockReport()
 	n.met.HealthScore(n.core.Health())
 	n.met.SetGauge(metrics.ReplayWindow, float32(n.replay.EffectiveWindow(time.Now()).Seconds()))
 	n.met.GossipQueueDepth(n.core.QueueLen())
@@ -601,7 +607,7 @@ func (n *Node) report() {
 			n.lastDropped[r] = n.drops[r]
 		}
 	}
-	if dropped := n.dropped.Load(); dropped > n.lastDrops {
+	if dropped := n.dropped.Load() + n.subs.dropped.Load(); dropped > n.lastDrops {
 		n.met.EventOverflow(dropped - n.lastDrops)
 		n.lastDrops = dropped
 	}
@@ -641,7 +647,7 @@ func (n *Node) Join(ctx context.Context, seeds ...string) (int, error) {
 	var errs []error
 	self := n.tr.LocalAddr()
 	for _, s := range seeds {
-		as, err := resolveSeed(ctx, s)
+		as, err := resolveSeed(ctx, s, n.lookup())
 		if err != nil {
 			errs = append(errs, fmt.Errorf("seed %q: %w", s, err))
 			continue
@@ -725,7 +731,7 @@ func (n *Node) joinOne(ctx context.Context, a netip.AddrPort) error {
 			err = fmt.Errorf("%w (tried %d times)", err, attempt)
 		}
 		var hungUp *hungUpError
-		if errors.Is(err, ErrShutdown) || errors.Is(err, ErrNameConflict) || errors.As(err, &hungUp) {
+		if errors.Is(err, ErrShutdown) || errors.Is(err, ErrNameConflict) || errors.Is(err, ErrNotAllowed) || errors.As(err, &hungUp) {
 			return err
 		}
 		wait := pause/2 + rand.N(pause/2+1)
@@ -747,8 +753,8 @@ func (n *Node) joinOne(ctx context.Context, a netip.AddrPort) error {
 }
 
 // resolveSeed turns a seed into addresses: an address or template
-// directly, a host name through DNS.
-func resolveSeed(ctx context.Context, s string) ([]netip.AddrPort, error) {
+// directly, a host name through lookup (DNS).
+func resolveSeed(ctx context.Context, s string, lookup lookupFunc) ([]netip.AddrPort, error) {
 	a, err := transport.ResolveAddr(s, DefaultPort)
 	if err == nil {
 		return []netip.AddrPort{a}, nil
@@ -761,7 +767,7 @@ func resolveSeed(ctx context.Context, s string) ([]netip.AddrPort, error) {
 	if perr != nil || port == 0 {
 		return nil, fmt.Errorf("invalid port %q", portStr)
 	}
-	ips, lerr := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+	ips, lerr := lookup(ctx, host)
 	if lerr != nil {
 		return nil, lerr
 	}
@@ -816,6 +822,7 @@ func (n *Node) Shutdown() error {
 		n.bg.Wait()
 		close(n.events)
 		close(n.messages)
+		n.subs.closeAll()
 		n.log.Info("shut down")
 	})
 	return err
@@ -831,6 +838,7 @@ func (n *Node) Members() []Member {
 	for i, m := range ms {
 		out[i] = memberOf(m)
 	}
+	n.clock.fill(out)
 	slices.SortFunc(out, func(a, b Member) int { return strings.Compare(a.Name, b.Name) })
 	return out
 }
@@ -845,7 +853,7 @@ func (n *Node) Member(name string) (Member, bool) {
 	if !ok {
 		return Member{}, false
 	}
-	return memberOf(m), true
+	return n.withClock(memberOf(m)), true
 }
 
 // Myself returns our own entry: the address others reach us at (with the
@@ -857,10 +865,14 @@ func (n *Node) Myself() Member {
 }
 
 // SetPayload replaces our payload. It raises our incarnation so that the
-// change overrides what others hold, and spreads it by gossip.
+// change overrides what others hold, and spreads it by gossip. Above the
+// payload cap it fails with ErrPayloadTooLarge.
 func (n *Node) SetPayload(p []byte) error {
 	if !n.running() {
 		return ErrShutdown
+	}
+	if len(p) > n.pcfg.MaxPayload {
+		return fmt.Errorf("membership: set payload: %w: %d bytes exceeds MaxPayload %d (WithMaxPayload)", ErrPayloadTooLarge, len(p), n.pcfg.MaxPayload)
 	}
 	var err error
 	n.do(func() { err = n.core.SetPayload(p) })
@@ -871,9 +883,12 @@ func (n *Node) SetPayload(p []byte) error {
 }
 
 // Probe pings addr once, member or not, and returns the round-trip time, or
-// ErrNoAck if no ack came within one protocol period.
+// ErrNoAck if no ack came within one protocol period. addr is "ip:port",
+// an IP (port 7946), a go-sockaddr template or "host:port", resolved with
+// ctx; a host name with several addresses pings each at once and returns
+// the first answer's round trip.
 func (n *Node) Probe(ctx context.Context, addr string) (time.Duration, error) {
-	r, err := n.probe(ctx, addr, (*swim.Core).Probe)
+	r, err := n.probe(ctx, addr, (*swim.Core).Probe, false)
 	if err != nil {
 		return 0, err
 	}
@@ -881,21 +896,20 @@ func (n *Node) Probe(ctx context.Context, addr string) (time.Duration, error) {
 }
 
 // AddMember probes addr, a member we do not know yet; its ack introduces it
-// and it joins our view, from where gossip spreads it.
+// and it joins our view, from where gossip spreads it. addr takes the
+// forms Probe takes; a host name with several addresses probes each at
+// once and adds every member that answers, succeeding if one did.
+//
+// Tarantool's add_member puts an address in the table as alive at once,
+// and failure detection sorts it out later. AddMember adds only a member
+// that answers, and otherwise fails with ErrNoAck: a member here is known
+// by its name, which only its ack tells us, and an entry that nobody
+// vouched for would be probed, suspected and declared dead by the whole
+// cluster, for a member that may never have existed. For one that is not
+// up yet, call AddMember again, or Join it, which retries until ctx ends.
 func (n *Node) AddMember(ctx context.Context, addr string) error {
-	_, err := n.probe(ctx, addr, (*swim.Core).AddMember)
+	_, err := n.probe(ctx, addr, (*swim.Core).AddMember, true)
 	return err
-}
-
-func (n *Node) probe(ctx context.Context, addr string, start func(*swim.Core, netip.AddrPort) (uint64, error)) (swim.ProbeResult, error) {
-	if !n.running() {
-		return swim.ProbeResult{}, ErrShutdown
-	}
-	a, err := transport.ResolveAddr(addr, DefaultPort)
-	if err != nil {
-		return swim.ProbeResult{}, fmt.Errorf("membership: probe %q: %w", addr, err)
-	}
-	return n.probeAddr(ctx, a, start)
 }
 
 func (n *Node) probeAddr(ctx context.Context, a netip.AddrPort, start func(*swim.Core, netip.AddrPort) (uint64, error)) (swim.ProbeResult, error) {
@@ -929,7 +943,16 @@ func (n *Node) probeAddr(ctx context.Context, a netip.AddrPort, start func(*swim
 // WithEventBuffer): when the consumer is slow, events are dropped and
 // counted, never queued without bound, and the protocol never waits. It is
 // closed by Shutdown.
-func (n *Node) Events() <-chan Event { return n.events }
+//
+// It is the node's default subscription, there from New on so that no
+// event is missed before the first read; Subscribe adds independent ones.
+// With WithEventBuffer(0) it is off, and Events returns a closed channel.
+func (n *Node) Events() <-chan Event {
+	if n.cfg.eventBuffer == 0 {
+		return closedEvents
+	}
+	return n.events
+}
 
 // Keyring returns the node's keyring, for rotation (Install, Use, Remove),
 // or nil when the node was started WithoutEncryption. With WithKeyringFile,

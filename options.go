@@ -107,7 +107,15 @@ type config struct {
 	messageBuffer int
 	maxPending    int
 	maxOutbound   int
-	keys          keysConfig // WithKeyringFile, WithEncryptionMode (keyfile.go, encryption.go)
+	allow         *swim.Allow   // WithAllowList (allowlist.go)
+	allowList     AllowList     // as given, for Node.AllowList
+	discover      bool          // WithDiscovery (discovery.go)
+	discoverEvery time.Duration // 0: at start only
+
+	clockSkew func() time.Duration // tests: see withClockSkew
+	lookup    lookupFunc           // tests: see withLookup
+
+	keys keysConfig // WithKeyringFile, WithEncryptionMode (keyfile.go, encryption.go)
 }
 
 // Defaults that are not in swim.Config.
@@ -379,11 +387,12 @@ func WithReplayCache(n int) Option {
 
 // WithEventBuffer sets the capacity of the Events channel. When it is full,
 // events are dropped and counted (the protocol never waits); Members is
-// always the truth. Default 1024.
+// always the truth. Zero turns the Events channel off, for a program that
+// uses only Subscribe. Default 1024.
 func WithEventBuffer(n int) Option {
 	return func(c *config) error {
-		if n < 1 {
-			return fmt.Errorf("WithEventBuffer: %d: the channel needs room for at least 1 event", n)
+		if n < 0 {
+			return fmt.Errorf("WithEventBuffer: %d: negative (0 turns the Events channel off)", n)
 		}
 		c.eventBuffer = n
 		return nil

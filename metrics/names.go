@@ -76,8 +76,9 @@ const (
 	// count tells when to rotate. Counter; labels: key.
 	AESGCMSeals = Prefix + ".keyring.aesgcm.seals"
 
-	// EventsDropped counts events not delivered because the subscriber's
-	// bounded channel was full. Counter.
+	// EventsDropped counts events not delivered because a subscriber's
+	// bounded channel was full (the Events channel or a Subscription's).
+	// Counter.
 	EventsDropped = Prefix + ".events.dropped"
 	// UserMessages counts application messages by how they travelled and
 	// what became of them. Counter; labels: type, result.
@@ -125,6 +126,13 @@ const (
 	// EncryptionPlaintext counts plaintext datagrams and stream records
 	// accepted by a node with a keyring in a transitional mode. Counter.
 	EncryptionPlaintext = Prefix + ".encryption.plaintext"
+
+	// ClockOffsetMax is the largest clock offset, in absolute value and
+	// milliseconds, that this node estimates for any member from its
+	// direct probes (Member.Clock). A gauge, not one per member, so that
+	// its cardinality does not grow with the cluster; 0 while no member
+	// has an estimate. Gauge.
+	ClockOffsetMax = Prefix + ".clock.offset.max"
 )
 
 // Label names.
@@ -238,12 +246,17 @@ const (
 	// full replay cache has forgotten datagrams that recent, so it cannot
 	// tell a replay apart. The cache is too small; the clocks are fine.
 	DropWindowShrunk DropReason = "window_shrunk"
+	// DropNotAllowed: the datagram or stream comes from a source address
+	// outside the node's allow-list; it is dropped before any
+	// cryptography.
+	DropNotAllowed DropReason = "not_allowed"
 )
 
 // DropReasons lists every DropReason.
 var DropReasons = []DropReason{
 	DropUnknownKey, DropAuth, DropReplay, DropTooOld, DropTooNew, DropWindowShrunk, DropMalformed, DropDecode, DropUnencrypted,
 	DropStreamBusy, DropStreamEvicted, DropStreamBadHello, DropStreamTooLarge, DropStreamTruncated, DropStreamTimeout,
+	DropNotAllowed,
 }
 
 // TransportDropReason says why the transport dropped a datagram or stream.
@@ -268,4 +281,5 @@ var allNames = []string{
 	EventsDropped, TransportDropped, NameConflicts, ReplayWindow,
 	KeyMismatches, KeyMismatchAddrs, KeyringSaves, EncryptionMode, EncryptionPlaintext,
 	UserMessages, UserBroadcasts, UserBroadcastQueue, UserBroadcastQueueBytes, UserQueries,
+	ClockOffsetMax,
 }

@@ -58,6 +58,9 @@ type Core struct {
 	qSeq    uint64
 	live    int    // alive or suspect members, ourselves included
 	digest  uint64 // sum of live members' hashes
+	allow   *Allow // the allow-list, or nil (allow.go)
+
+	byState [numStates]int // entries by state, ourselves and tombstones included
 
 	health         int
 	suspectedUntil int64
@@ -282,6 +285,7 @@ func (c *Core) newMember(name string, addr netip.AddrPort, payload []byte) *memb
 		movedAt: longAgo, conflictAt: longAgo,
 	}
 	c.members[name] = m
+	c.byState[StateLeft]++
 	m.allIdx = int32(len(c.all))
 	c.all = append(c.all, m)
 	return m
@@ -312,6 +316,8 @@ func (c *Core) setState(m *member, s State, inc uint64) {
 		c.digest -= memberHash(m.name, m.inc)
 		m.counted = false
 	}
+	c.byState[m.state]--
+	c.byState[s]++
 	m.state, m.inc, m.since = s, inc, c.now
 	if s != StateSuspect {
 		m.susp = nil
@@ -359,6 +365,7 @@ func (c *Core) forget(m *member) {
 	c.timerClear(m)
 	c.dequeue(m)
 	m.susp = nil
+	c.byState[m.state]--
 	delete(c.members, m.name)
 	last := len(c.all) - 1
 	c.all[m.allIdx] = c.all[last]
@@ -801,8 +808,8 @@ func (c *Core) AddMember(addr netip.AddrPort) (uint64, error) {
 }
 
 func (c *Core) probeAddr(addr netip.AddrPort, kind pendingKind) (uint64, error) {
-	if !validAddr(addr) {
-		return 0, fmt.Errorf("swim: invalid address %v", addr)
+	if err := c.checkTarget(addr, kind); err != nil {
+		return 0, err
 	}
 	if len(c.pending) >= c.cfg.MaxPendingProbes {
 		c.count[CountPendingCap]++
@@ -880,6 +887,9 @@ func (c *Core) Merge(now time.Time, s *Snapshot) error {
 	if s.From == "" || len(s.From) > MaxNameLen {
 		c.count[CountMalformed]++
 		return fmt.Errorf("swim: snapshot sender name of %d bytes", len(s.From))
+	}
+	if !c.admitsSnapshot(s) {
+		return fmt.Errorf("swim: snapshot from %q: %w", s.From, ErrNotAllowed)
 	}
 	if len(s.Members) > 2*len(c.members)+64 {
 		// A join: size the index once instead of growing it step by step,
