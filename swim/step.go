@@ -18,7 +18,9 @@ import (
 // ignored, so that one datagram never makes us send more than one answer.
 // Pad messages (KindPad) are ignored, but count towards the datagram's
 // size, which bounds what we answer a sender we cannot place: msgs must be
-// the whole datagram as received.
+// the whole datagram as received. Broadcasts (KindUser) received for the
+// first time go to Output.Broadcasts and are relayed. Direct messages
+// (KindDirect) are the runtime's to handle: Step ignores them.
 func (c *Core) Step(now time.Time, from netip.AddrPort, msgs []Message) {
 	c.setNow(now)
 	c.stepFrom = from
@@ -27,8 +29,11 @@ func (c *Core) Step(now time.Time, from netip.AddrPort, msgs []Message) {
 	defer func() { c.stepFrom, c.stepSize, c.stepPlaced = netip.AddrPort{}, 0, false }()
 	for i := range msgs {
 		m := &msgs[i]
-		if m.Kind.IsUpdate() && c.validUpdate(m) {
+		switch {
+		case m.Kind.IsUpdate() && c.validUpdate(m):
 			c.learn(m, "")
+		case m.Kind == KindUser:
+			c.receiveBroadcast(m)
 		}
 	}
 	probed := false
@@ -42,7 +47,7 @@ func (c *Core) Step(now time.Time, from netip.AddrPort, msgs []Message) {
 			if c.validProbe(m) {
 				c.handleProbe(from, m)
 			}
-		case !m.Kind.IsUpdate() && m.Kind != KindPad:
+		case !m.Kind.IsUpdate() && m.Kind != KindPad && !m.Kind.IsUser():
 			c.count[CountMalformed]++
 		}
 	}
