@@ -113,8 +113,8 @@ func (k Kind) IsUser() bool { return k == KindUser || k == KindDirect }
 //	dead            x     x              x
 //	left                  x     x        x           x
 //	pad                                          x (filler)
-//	user       x    x     x           x (epoch)  x
-//	direct          x                            x
+//	user       x    x     x              x           x
+//	direct          x                                x
 //
 // In a user broadcast, From is the origin, Name the key, Incarnation the
 // origin's broadcast epoch and Seq its sequence number within the epoch.
