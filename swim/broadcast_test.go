@@ -858,3 +858,39 @@ var fuzzBody = func(t *testing.T, data []byte) {
 		}
 	}
 }
+
+func TestBroadcastConfigValidate(t *testing.T) {
+	for name, mut := range map[string]func(*Config){
+		"negative MaxUserPayload":      func(c *Config) { c.MaxUserPayload = -1 },
+		"MaxUserPayload above 65535":   func(c *Config) { c.MaxUserPayload = 1 << 16 },
+		"no queue":                     func(c *Config) { c.MaxQueuedBroadcasts = 0 },
+		"queue bytes below a datagram": func(c *Config) { c.MaxQueuedBroadcastBytes = c.MaxDatagram - 1 },
+	} {
+		c := DefaultConfig()
+		mut(&c)
+		if err := c.Validate(); !errors.Is(err, ErrConfig) {
+			t.Errorf("%s: Validate = %v, want ErrConfig", name, err)
+		}
+	}
+	// MaxUserPayload above what fits is valid: Broadcast's own limit
+	// applies (and direct messages may use it).
+	c := DefaultConfig()
+	c.MaxUserPayload = 4000
+	if err := c.Validate(); err != nil {
+		t.Fatalf("MaxUserPayload 4000: %v", err)
+	}
+	core, err := New(c, Member{Name: "a", Addr: testAddr(0)}, rand.New(rand.NewPCG(1, 2)), t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := core.MaxBroadcastPayload(0); p >= 4000 || p != MaxUserPayloadFor(c) {
+		t.Fatalf("MaxBroadcastPayload(0) = %d with a one-byte name, want MaxUserPayloadFor = %d", p, MaxUserPayloadFor(c))
+	}
+	if p := core.MaxDirectPayload(); p <= core.MaxBroadcastPayload(0) || p >= 4000 {
+		t.Fatalf("MaxDirectPayload = %d: not between the broadcast limit and MaxUserPayload", p)
+	}
+	d := Message{Kind: KindDirect, From: "a", Payload: make([]byte, core.MaxDirectPayload())}
+	if got := c.CompoundOverhead + EstimateSize(&d); got > c.MaxDatagram {
+		t.Fatalf("the largest direct message takes %d bytes of %d", got, c.MaxDatagram)
+	}
+}
