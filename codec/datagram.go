@@ -18,10 +18,11 @@ import (
 // it does not know. Any other change needs a new major version, and a
 // decoder rejects a major it does not know with ErrVersion.
 //
-// Version 1.1 added the pad message (swim.KindPad).
+// Version 1.1 added the pad message (swim.KindPad), and 1.2 the
+// application messages (swim.KindUser, swim.KindDirect).
 const (
 	VersionMajor = 1
-	VersionMinor = 1
+	VersionMinor = 2
 	Version      = VersionMajor<<4 | VersionMinor
 )
 
@@ -46,6 +47,16 @@ const (
 	// MaxPayloadLimit is the largest payload the codec carries at all: an
 	// alive message with it still fits a 9000-byte jumbo datagram.
 	MaxPayloadLimit = 8192
+	// DefaultMaxUserPayload is the default bound on the payload of an
+	// application broadcast or direct message (swim.KindUser,
+	// swim.KindDirect): more than a datagram of the usual sizes holds.
+	// The core checks its own bound (swim.Config.MaxUserPayload); a
+	// runtime sets Limits.MaxUserPayload to it, so that the decoder
+	// refuses what the core would.
+	DefaultMaxUserPayload = 8192
+	// MaxUserPayloadLimit is the highest bound on an application payload:
+	// what one UDP datagram holds at most.
+	MaxUserPayloadLimit = 1<<16 - 1
 	// MaxPadding bounds the filler of a pad message (swim.KindPad), which
 	// Limits.MaxPayload does not: it is more than a UDP datagram holds,
 	// so the datagram alone bounds padding. swim never pads beyond it.
@@ -69,9 +80,13 @@ type Limits struct {
 	// MaxMessages bounds the messages in one datagram, counting the ones of
 	// unknown kinds that are skipped (default DefaultMaxMessages).
 	MaxMessages int
-	// MaxPayload bounds the payload of one message or member, in bytes
-	// (default DefaultMaxPayload).
+	// MaxPayload bounds the payload of one membership message or member,
+	// in bytes (default DefaultMaxPayload).
 	MaxPayload int
+	// MaxUserPayload bounds the payload of one application broadcast or
+	// direct message, in bytes (default DefaultMaxUserPayload). A
+	// datagram that holds a longer one is rejected as a whole.
+	MaxUserPayload int
 	// MaxMembers bounds the members of one snapshot (default
 	// DefaultMaxMembers).
 	MaxMembers int
@@ -79,7 +94,10 @@ type Limits struct {
 
 func (l *Limits) maxMessages() int { return orDefault(l.MaxMessages, DefaultMaxMessages) }
 func (l *Limits) maxPayload() int  { return orDefault(l.MaxPayload, DefaultMaxPayload) }
-func (l *Limits) maxMembers() int  { return orDefault(l.MaxMembers, DefaultMaxMembers) }
+func (l *Limits) maxUserPayload() int {
+	return orDefault(l.MaxUserPayload, DefaultMaxUserPayload)
+}
+func (l *Limits) maxMembers() int { return orDefault(l.MaxMembers, DefaultMaxMembers) }
 
 func orDefault(v, def int) int {
 	if v == 0 {
@@ -97,6 +115,7 @@ func (l Limits) check() error {
 	}{
 		{"MaxMessages", l.MaxMessages, MaxMessagesLimit},
 		{"MaxPayload", l.MaxPayload, MaxPayloadLimit},
+		{"MaxUserPayload", l.MaxUserPayload, MaxUserPayloadLimit},
 		{"MaxMembers", l.MaxMembers, MaxMembersLimit},
 	} {
 		if c.v < 0 || c.v > c.max {
@@ -147,7 +166,7 @@ func Append(dst []byte, msgs []swim.Message) ([]byte, error) {
 		return dst, fieldErr("messages", ErrLimit, limitDetail(len(msgs), MaxMessagesLimit))
 	}
 	for i := range msgs {
-		if err := checkMessage(&msgs[i], i, MaxPayloadLimit); err != nil {
+		if err := checkMessage(&msgs[i], i, MaxPayloadLimit, MaxUserPayloadLimit); err != nil {
 			return dst, err
 		}
 	}

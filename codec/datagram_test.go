@@ -64,6 +64,12 @@ func TestRoundTripEveryKind(t *testing.T) {
 		{"dead", Limits{}, swim.Message{Kind: swim.KindDead, From: "a", Name: "b", Incarnation: 1 << 32}},
 		{"left", Limits{}, swim.Message{Kind: swim.KindLeft, Name: "b", Addr: addr6, Incarnation: swim.MaxIncarnation, Payload: []byte("bye")}},
 		{"left empty payload", Limits{}, swim.Message{Kind: swim.KindLeft, Name: "b", Addr: addr4, Payload: []byte{}}},
+		{"user", Limits{}, swim.Message{Kind: swim.KindUser, From: "a", Incarnation: 3, Seq: 1, Name: "k", Payload: []byte("v")}},
+		{"user widest", Limits{}, swim.Message{Kind: swim.KindUser, From: long, Incarnation: ^uint64(0), Seq: 1<<32 - 1, Name: long, Payload: full}},
+		{"user no key no payload", Limits{}, swim.Message{Kind: swim.KindUser, From: "a"}},
+		{"user max payload", Limits{MaxUserPayload: MaxUserPayloadLimit}, swim.Message{Kind: swim.KindUser, From: "a", Payload: make([]byte, MaxUserPayloadLimit)}},
+		{"direct", Limits{}, swim.Message{Kind: swim.KindDirect, From: long, Payload: huge}},
+		{"direct empty", Limits{}, swim.Message{Kind: swim.KindDirect, From: "a"}},
 		// Fields the kind does not carry are dropped.
 		{"ack drops name", Limits{}, swim.Message{Kind: swim.KindAck, Seq: 1, From: "a", Name: "x", Addr: addr4, Payload: []byte("x"), Nack: true}},
 	}
@@ -96,7 +102,7 @@ func TestEncodeRejects(t *testing.T) {
 		field    string
 		sentinel error
 	}{
-		{"unknown kind", swim.Message{Kind: 10, From: "a"}, "kind", ErrInvalid},
+		{"unknown kind", swim.Message{Kind: unknownKind, From: "a"}, "kind", ErrInvalid},
 		{"zero kind", swim.Message{From: "a"}, "kind", ErrInvalid},
 		{"long from", swim.Message{Kind: swim.KindPing, From: long}, "from", ErrLimit},
 		{"long name", swim.Message{Kind: swim.KindSuspect, From: "a", Name: long}, "name", ErrLimit},
@@ -107,6 +113,11 @@ func TestEncodeRejects(t *testing.T) {
 		{"zone", swim.Message{Kind: swim.KindPingReq, From: "a", Name: "b", Addr: netip.MustParseAddrPort("[fe80::1%eth0]:1")}, "addr", ErrInvalid},
 		{"incarnation", swim.Message{Kind: swim.KindDead, From: "a", Name: "b", Incarnation: ^uint64(0)}, "incarnation", ErrInvalid},
 		{"payload", swim.Message{Kind: swim.KindAlive, Name: "a", Addr: addr4, Payload: make([]byte, MaxPayloadLimit+1)}, "payload", ErrLimit},
+		{"user without origin", swim.Message{Kind: swim.KindUser, Name: "k"}, "from", ErrInvalid},
+		{"user long key", swim.Message{Kind: swim.KindUser, From: "a", Name: long}, "key", ErrLimit},
+		{"user payload", swim.Message{Kind: swim.KindUser, From: "a", Payload: make([]byte, MaxUserPayloadLimit+1)}, "payload", ErrLimit},
+		{"direct without sender", swim.Message{Kind: swim.KindDirect, Payload: []byte("x")}, "from", ErrInvalid},
+		{"direct payload", swim.Message{Kind: swim.KindDirect, From: "a", Payload: make([]byte, MaxUserPayloadLimit+1)}, "payload", ErrLimit},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -186,11 +197,19 @@ func TestDecodeRejects(t *testing.T) {
 		{"nack not bool", []string{"10 91 9602 00 a161 a162 c4060a0000011f9a 00"}, "nack", ErrMalformed},
 		{"trailing bytes", []string{"10 91 9304 00 a178 00"}, "datagram", ErrMalformed},
 		{"reserved byte in unknown field", []string{"10 91 9404 00 a178 c1"}, "field 3", ErrMalformed},
-		{"too deep", []string{"10 91 940a 00 a178", strings.Repeat("91", MaxDepth-1), "c0"}, "depth", ErrLimit},
+		{"too deep", []string{"10 91 947f 00 a178", strings.Repeat("91", MaxDepth-1), "c0"}, "depth", ErrLimit},
+		{"user missing payload", []string{"12 91 950a a161 01 02 a16b"}, "payload", ErrInvalid},
+		{"user nil origin", []string{"12 91 960a c0 01 02 a16b c0"}, "from", ErrInvalid},
+		{"user epoch negative", []string{"12 91 960a a161 ff 02 a0 c0"}, "epoch", ErrMalformed},
+		{"user seq over uint32", []string{"12 91 960a a161 01 cf0000000100000000 a0 c0"}, "seq", ErrInvalid},
+		{"user key too long", []string{"12 91 960a a161 01 02 da0100", strings.Repeat("6b", 256), "c0"}, "key", ErrLimit},
+		{"user payload over default", []string{"12 91 960a a161 01 02 a0 c52001", strings.Repeat("00", 8193)}, "payload", ErrLimit},
+		{"direct missing payload", []string{"12 91 920b a161"}, "payload", ErrInvalid},
+		{"direct empty sender", []string{"12 91 930b a0 c0"}, "from", ErrInvalid},
 		{"too deep in known kind", []string{"10 91 9504 00 a178", strings.Repeat("91", MaxDepth-1), "c0"}, "depth", ErrLimit},
-		{"unknown kind truncated", []string{"10 91 930a 00 d9"}, "message of kind 10", ErrTruncated},
-		{"ext truncated", []string{"10 91 930a 00 c7ff01"}, "message of kind 10", ErrTruncated},
-		{"map truncated", []string{"10 91 920a df7fffffff"}, "message of kind 10", ErrTruncated},
+		{"unknown kind truncated", []string{"10 91 937f 00 d9"}, "message of kind 127", ErrTruncated},
+		{"ext truncated", []string{"10 91 937f 00 c7ff01"}, "message of kind 127", ErrTruncated},
+		{"map truncated", []string{"10 91 927f df7fffffff"}, "message of kind 127", ErrTruncated},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -210,7 +229,7 @@ func TestDecodeDepthBound(t *testing.T) {
 	// An unknown kind whose one field nests arrays down to level MaxDepth
 	// is skipped; one level more is rejected.
 	nest := func(levels int) []byte {
-		b := []byte{Version, mpFixArray | 1, mpFixArray | 2, 10}
+		b := []byte{Version, mpFixArray | 1, mpFixArray | 2, unknownKind}
 		for range levels {
 			b = append(b, mpFixArray|1)
 		}
@@ -254,12 +273,44 @@ func TestPadding(t *testing.T) {
 		wantFieldError(t, err, "payload", ErrLimit)
 	}
 	// A decoder of version 1.0 did not know the kind and skipped it (the
-	// compatibility rule): the same bytes with kind 10, which this
-	// version does not know either, decode to the ping alone.
-	b[len(b)-MessageSize(&msgs[1])+1] = 10
+	// compatibility rule): the same bytes with a kind that this version
+	// does not know either decode to the ping alone.
+	b[len(b)-MessageSize(&msgs[1])+1] = unknownKind
 	out, err = d.Decode(nil, b)
 	if err != nil || len(out) != 1 || d.Skipped() != 1 {
 		t.Fatalf("unknown padding kind: %d messages, %d skipped, %v", len(out), d.Skipped(), err)
+	}
+}
+
+func TestUserPayloadLimit(t *testing.T) {
+	// Application payloads have their own bound, Limits.MaxUserPayload,
+	// independent of the membership payload bound: a 600-byte broadcast
+	// decodes with the default limits although MaxPayload is 512, and a
+	// decoder set to the core's smaller bound refuses it, datagram and all.
+	user := swim.Message{Kind: swim.KindUser, From: "a", Incarnation: 9, Seq: 2, Name: "k", Payload: make([]byte, 600)}
+	direct := swim.Message{Kind: swim.KindDirect, From: "a", Payload: make([]byte, 600)}
+	for _, m := range []swim.Message{user, direct} {
+		roundTrip(t, Limits{}, m)
+		b, err := Append(nil, []swim.Message{{Kind: swim.KindNack, From: "x"}, m})
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := NewDecoder(Limits{MaxUserPayload: 599, MaxPayload: 1000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = d.Decode(nil, b)
+		wantFieldError(t, err, "payload", ErrLimit)
+		roundTrip(t, Limits{MaxUserPayload: 600, MaxPayload: 100}, m)
+	}
+	// The membership bound does not stretch to application payloads'.
+	alive := swim.Message{Kind: swim.KindAlive, Name: "a", Addr: addr4, Payload: make([]byte, 600)}
+	b, _ := Append(nil, []swim.Message{alive})
+	d, _ := NewDecoder(Limits{MaxUserPayload: 1000})
+	_, err := d.Decode(nil, b)
+	wantFieldError(t, err, "payload", ErrLimit)
+	if _, err := NewDecoder(Limits{MaxUserPayload: MaxUserPayloadLimit + 1}); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("MaxUserPayload above the limit: %v", err)
 	}
 }
 

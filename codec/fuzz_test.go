@@ -46,12 +46,20 @@ func decodeSeeds() [][]byte {
 	}
 	for _, h := range []string{
 		"20dc0000",                                             // another major version
-		"13dc0002 9601 00 a178 a0 00 c0 920ac0",                // unknown trailing field, unknown kind
-		"10dc0001 940a 00 a178 919191c0",                       // nested unknown field
+		"13dc0002 9601 00 a178 a0 00 c0 927fc0",                // unknown trailing field, unknown kind
+		"10dc0001 947f 00 a178 919191c0",                       // nested unknown field
 		"10dd00000001 dc0003 d004 cf0000000000000007 da000178", // wide forms
 		"10dc0001 9406 a161 a162 cfffffffffffffffff",           // incarnation too high
 		"10dc0001 9505 a161 c4060a0000010000 00 c0",            // port 0
 		"10dc0005 9204",                                        // truncated
+		"12dc0001 960a a161 cfffffffffffffffff 00 a0 c0",       // user: widest epoch, no key
+		"12dc0001 970a a161 01 02 a16b c0 c3",                  // user with a field of a later version
+		"12dc0001 950a a161 01 02 a16b",                        // user without payload
+		"12dc0001 960a a0 01 02 a16b c0",                       // user without origin
+		"12dc0001 960a a161 01 cf0000000100000000 a0 c0",       // user seq above 32 bits
+		"12dc0001 960a a161 01 02 a0 c52001",                   // user payload above the default bound, truncated
+		"12dc0001 930b a162 c40178",                            // direct
+		"12dc0001 930b c0 c0",                                  // direct without sender
 	} {
 		b, err := hex.DecodeString(stripSpaces(h))
 		if err != nil {

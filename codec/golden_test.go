@@ -10,7 +10,7 @@ import (
 	"github.com/meshward/membership/swim"
 )
 
-// These bytes are the wire format of version 1.1. If this test fails, the
+// These bytes are the wire format of version 1.2. If this test fails, the
 // encoding changed: that breaks every deployed peer unless it follows the
 // compatibility rule in docs/codec.md (and then the new bytes belong here,
 // with a new minor version).
@@ -37,6 +37,12 @@ var goldenMessages = []struct {
 		"95 08 a162 c4060a0000011f0a 00 c0"},
 	{"pad", swim.Message{Kind: swim.KindPad, Payload: make([]byte, 3)},
 		"92 09 c403 000000"},
+	{"user", swim.Message{Kind: swim.KindUser, From: "a", Incarnation: ^uint64(0), Seq: 7, Name: "k", Payload: []byte("hi")},
+		"96 0a a161 cfffffffffffffffff 07 a16b c4026869"},
+	{"user without key", swim.Message{Kind: swim.KindUser, From: "a", Incarnation: 5, Seq: 1},
+		"96 0a a161 05 01 a0 c0"},
+	{"direct", swim.Message{Kind: swim.KindDirect, From: "b", Payload: []byte("x")},
+		"93 0b a162 c40178"},
 }
 
 func unhex(t *testing.T, s string) []byte {
@@ -52,7 +58,7 @@ func TestGoldenMessages(t *testing.T) {
 	var d Decoder
 	for _, g := range goldenMessages {
 		t.Run(g.name, func(t *testing.T) {
-			want := unhex(t, "11 dc0001 "+g.hex)
+			want := unhex(t, "12 dc0001 "+g.hex)
 			got, err := Append(nil, []swim.Message{g.m})
 			if err != nil {
 				t.Fatal(err)
@@ -69,7 +75,7 @@ func TestGoldenMessages(t *testing.T) {
 	}
 	t.Run("compound", func(t *testing.T) {
 		var msgs []swim.Message
-		want := fmt.Sprintf("11 dc%04x", len(goldenMessages))
+		want := fmt.Sprintf("12 dc%04x", len(goldenMessages))
 		for _, g := range goldenMessages {
 			msgs = append(msgs, g.m)
 			want += g.hex
@@ -90,7 +96,7 @@ func TestGoldenSnapshot(t *testing.T) {
 		{Name: "n", Addr: netip.MustParseAddrPort("[2001:db8::1]:7946"), State: swim.StateLeft, Payload: []byte("x")},
 	}}
 	want := []string{
-		"11 93 a161 c3 02",
+		"12 93 a161 c3 02",
 		"dc0002 95 a16d c4060a0000011f0a 07 01 c0 95 a16e c412 20010db8000000000000000000000001 1f0a 00 03 c40178",
 	}
 	got := stream(t, s)

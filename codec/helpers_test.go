@@ -25,11 +25,11 @@ func normalize(m swim.Message) swim.Message {
 			out.Seq = m.Seq
 		case fieldFrom:
 			out.From = m.From
-		case fieldName:
+		case fieldName, fieldKey:
 			out.Name = m.Name
 		case fieldAddr:
 			out.Addr = m.Addr
-		case fieldIncarnation:
+		case fieldIncarnation, fieldEpoch:
 			out.Incarnation = m.Incarnation
 		case fieldPayload:
 			if len(m.Payload) > 0 {
@@ -149,11 +149,21 @@ func randPayload(rng *rand.Rand, max int) []byte {
 	return p
 }
 
+// unknownKind is a message kind that no version defines yet.
+const unknownKind = 0x7f
+
+// messageKinds are the kinds this version encodes.
+var messageKinds = []swim.Kind{
+	swim.KindPing, swim.KindPingReq, swim.KindAck, swim.KindNack,
+	swim.KindAlive, swim.KindSuspect, swim.KindDead, swim.KindLeft,
+	swim.KindPad, swim.KindUser, swim.KindDirect,
+}
+
 // randMessage returns a valid message of a random kind, with every field
 // filled (including those its kind does not carry, which the codec drops).
 func randMessage(rng *rand.Rand, maxPayload int) swim.Message {
 	m := swim.Message{
-		Kind:        swim.Kind(1 + rng.IntN(8)),
+		Kind:        messageKinds[rng.IntN(len(messageKinds))],
 		Seq:         uint32(randUint(rng, 1<<32-1)),
 		From:        randName(rng),
 		Name:        randName(rng),
@@ -163,8 +173,11 @@ func randMessage(rng *rand.Rand, maxPayload int) swim.Message {
 		Digest:      randUint(rng, ^uint64(0)),
 		Nack:        rng.IntN(2) == 0,
 	}
-	if m.Kind == swim.KindPing && rng.IntN(4) == 0 {
-		m.Name = "" // a probe of a bare address
+	if (m.Kind == swim.KindPing || m.Kind == swim.KindUser) && rng.IntN(4) == 0 {
+		m.Name = "" // a probe of a bare address, a broadcast without a key
+	}
+	if m.Kind == swim.KindUser && rng.IntN(4) == 0 {
+		m.Incarnation = ^uint64(0) - rng.Uint64N(2) // an epoch may be any value
 	}
 	return m
 }

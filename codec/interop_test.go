@@ -53,11 +53,11 @@ func expectGeneric(m *swim.Message) []any {
 			v = append(v, uint64(m.Seq))
 		case fieldFrom:
 			v = append(v, m.From)
-		case fieldName:
+		case fieldName, fieldKey:
 			v = append(v, m.Name)
 		case fieldAddr:
 			v = append(v, wireAddr(m.Addr))
-		case fieldIncarnation:
+		case fieldIncarnation, fieldEpoch:
 			v = append(v, m.Incarnation)
 		case fieldPayload:
 			if len(m.Payload) == 0 {

@@ -27,6 +27,12 @@ const (
 	fieldPayload
 	fieldDigest
 	fieldNack
+	// Fields of application broadcasts (version 1.2) that reuse a
+	// swim.Message field under other rules: the epoch is Incarnation
+	// without its bound (any 64-bit value), the key is Name and may be
+	// empty.
+	fieldEpoch
+	fieldKey
 )
 
 // fieldNames are the names FieldError uses for the fields.
@@ -39,6 +45,8 @@ var fieldNames = [...]string{
 	fieldPayload:     "payload",
 	fieldDigest:      "digest",
 	fieldNack:        "nack",
+	fieldEpoch:       "epoch",
+	fieldKey:         "key",
 }
 
 func (f field) String() string { return fieldNames[f] }
@@ -119,13 +127,30 @@ var kindSpecs = [...]kindSpec{
 		fields: []field{fieldPayload},
 		min:    1,
 	},
+	// Version 1.2: application data, whose payloads are bounded by
+	// Limits.MaxUserPayload.
+	swim.KindUser: {
+		fields:   []field{fieldFrom, fieldEpoch, fieldSeq, fieldKey, fieldPayload},
+		min:      5,
+		required: setOf(fieldFrom), // the key may be empty
+	},
+	swim.KindDirect: {
+		fields:   []field{fieldFrom, fieldPayload},
+		min:      2,
+		required: setOf(fieldFrom),
+	},
 }
 
 // payloadLimit is the bound on the payload of a message of kind k: the
-// member payload bound, except for padding, which only the datagram bounds.
-func payloadLimit(k swim.Kind, maxPayload int) int {
-	if k == swim.KindPad {
+// member payload bound maxPayload, the application payload bound
+// maxUser for broadcasts and direct messages, and MaxPadding for padding,
+// which only the datagram bounds.
+func payloadLimit(k swim.Kind, maxPayload, maxUser int) int {
+	switch {
+	case k == swim.KindPad:
 		return MaxPadding
+	case k.IsUser():
+		return maxUser
 	}
 	return maxPayload
 }
@@ -210,11 +235,11 @@ func fieldSize(m *swim.Message, f field) int {
 		return uintSize(uint64(m.Seq))
 	case fieldFrom:
 		return strSize(len(m.From))
-	case fieldName:
+	case fieldName, fieldKey:
 		return strSize(len(m.Name))
 	case fieldAddr:
 		return addrSize(m.Addr)
-	case fieldIncarnation:
+	case fieldIncarnation, fieldEpoch:
 		return uintSize(m.Incarnation)
 	case fieldPayload:
 		return binSize(len(m.Payload))
@@ -242,11 +267,11 @@ func appendField(b []byte, m *swim.Message, f field) []byte {
 		return appendUint(b, uint64(m.Seq))
 	case fieldFrom:
 		return appendStr(b, m.From)
-	case fieldName:
+	case fieldName, fieldKey:
 		return appendStr(b, m.Name)
 	case fieldAddr:
 		return appendAddr(b, m.Addr)
-	case fieldIncarnation:
+	case fieldIncarnation, fieldEpoch:
 		return appendUint(b, m.Incarnation)
 	case fieldPayload:
 		return appendBin(b, m.Payload)
@@ -260,9 +285,9 @@ func appendField(b []byte, m *swim.Message, f field) []byte {
 
 // checkMessage reports why m, the index-th message of a datagram, cannot be
 // sent, or returns nil. It applies the same rules as the decoder, so that
-// what Append writes the decoder reads back, and maxPayload bounds the
-// payload.
-func checkMessage(m *swim.Message, index, maxPayload int) *FieldError {
+// what Append writes the decoder reads back, and maxPayload and maxUser
+// bound the payload (see payloadLimit).
+func checkMessage(m *swim.Message, index, maxPayload, maxUser int) *FieldError {
 	sp := specOf(uint64(m.Kind))
 	if sp == nil {
 		return &FieldError{Field: "kind", Index: index, Err: ErrInvalid, Detail: m.Kind.String()}
@@ -272,9 +297,9 @@ func checkMessage(m *swim.Message, index, maxPayload int) *FieldError {
 	}
 	for _, f := range sp.fields {
 		switch f {
-		case fieldFrom, fieldName:
+		case fieldFrom, fieldName, fieldKey:
 			s := m.From
-			if f == fieldName {
+			if f != fieldFrom {
 				s = m.Name
 			}
 			if len(s) > swim.MaxNameLen {
@@ -292,7 +317,7 @@ func checkMessage(m *swim.Message, index, maxPayload int) *FieldError {
 				return bad(f, ErrInvalid, strconv.FormatUint(m.Incarnation, 10))
 			}
 		case fieldPayload:
-			if max := payloadLimit(m.Kind, maxPayload); len(m.Payload) > max {
+			if max := payloadLimit(m.Kind, maxPayload, maxUser); len(m.Payload) > max {
 				return bad(f, ErrLimit, limitDetail(len(m.Payload), max))
 			}
 		}
@@ -305,7 +330,7 @@ func checkMessage(m *swim.Message, index, maxPayload int) *FieldError {
 // allocation.
 type pendingStr struct {
 	index int   // into the output slice
-	field field // fieldFrom or fieldName
+	field field // fieldFrom, or fieldName or fieldKey (both Name)
 	b     []byte
 }
 
@@ -368,7 +393,7 @@ func (d *Decoder) readField(r *reader, dst []swim.Message, m *swim.Message, f fi
 			return strconv.FormatUint(v, 10), ErrInvalid
 		}
 		m.Seq = uint32(v)
-	case fieldFrom, fieldName:
+	case fieldFrom, fieldName, fieldKey:
 		p, n, err := r.blob(swim.MaxNameLen)
 		if err == ErrLimit {
 			return limitDetail(n, swim.MaxNameLen), err
@@ -416,8 +441,14 @@ func (d *Decoder) readField(r *reader, dst []swim.Message, m *swim.Message, f fi
 			return strconv.FormatUint(v, 10), ErrInvalid
 		}
 		m.Incarnation = v
+	case fieldEpoch:
+		v, err := r.uint()
+		if err != nil {
+			return "", err
+		}
+		m.Incarnation = v
 	case fieldPayload:
-		max := payloadLimit(m.Kind, d.limits.maxPayload())
+		max := payloadLimit(m.Kind, d.limits.maxPayload(), d.limits.maxUserPayload())
 		p, n, err := r.blob(max)
 		if err == ErrLimit {
 			return limitDetail(n, max), err

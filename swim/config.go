@@ -168,6 +168,30 @@ type Config struct {
 	// runtime's 1400-byte datagrams allow 778 (XChaCha20-Poly1305).
 	MaxPayload int
 
+	// MaxUserPayload is the longest payload in bytes of an application
+	// broadcast (Core.Broadcast) or direct message (KindDirect) that the
+	// core sends or accepts: a received broadcast with a longer one is
+	// counted as malformed. Every member must use the same value. Default:
+	// what fits one datagram of DefaultConfig behind the largest probe
+	// message, from a one-byte origin name without a key
+	// (MaxUserPayloadFor), 553 bytes; a runtime with larger datagrams may
+	// raise it to MaxUserPayloadFor of its own configuration. Validate
+	// does not require it to fit: Broadcast refuses what does not fit one
+	// datagram with our name and the key (MaxBroadcastPayload), whatever
+	// this bound says.
+	MaxUserPayload int
+
+	// MaxQueuedBroadcasts caps the broadcast queue, which holds our own
+	// broadcasts and those of others that we relay; when it is full, the
+	// entry sent most often is dropped and counted
+	// (CountBroadcastDropped). Default 1024.
+	MaxQueuedBroadcasts int
+
+	// MaxQueuedBroadcastBytes caps the encoded size of the broadcast
+	// queue's entries, with the same policy. Default 1 MiB; it must be at
+	// least MaxDatagram, so that any broadcast fits.
+	MaxQueuedBroadcastBytes int
+
 	// MaxDatagram is the byte budget for one encoded compound message list
 	// (the probe message plus piggybacked updates). Default 1200: a
 	// 1400-byte UDP payload minus the envelope (header, nonce, tag,
@@ -190,34 +214,38 @@ type Config struct {
 
 // DefaultConfig returns the LAN preset: the values documented on each field.
 func DefaultConfig() Config {
-	return Config{
-		ProbeInterval:          time.Second,
-		Jitter:                 0.1,
-		IndirectChecks:         3,
-		AckTimeout:             500 * time.Millisecond,
-		AdaptiveAckTimeout:     true,
-		AckTimeoutMin:          200 * time.Millisecond,
-		AckTimeoutMax:          800 * time.Millisecond,
-		RetransmitMult:         3,
-		Suspicion:              true,
-		SuspicionMult:          4,
-		SuspicionMaxMult:       6,
-		SuspicionConfirmations: 3,
-		Lifeguard:              true,
-		HealthMax:              8,
-		QuietHealth:            4,
-		TombstoneTimeout:       time.Hour,
-		DeadProbeInterval:      5 * time.Second,
-		PushPullInterval:       30 * time.Second,
-		RepairInterval:         5 * time.Second,
-		MaxMembers:             1 << 16,
-		MaxPendingProbes:       256,
-		MaxQueuedUpdates:       8192,
-		MaxPayload:             512,
-		GossipFanout:           2,
-		MaxDatagram:            1200,
-		CompoundOverhead:       8,
+	c := Config{
+		ProbeInterval:           time.Second,
+		Jitter:                  0.1,
+		IndirectChecks:          3,
+		AckTimeout:              500 * time.Millisecond,
+		AdaptiveAckTimeout:      true,
+		AckTimeoutMin:           200 * time.Millisecond,
+		AckTimeoutMax:           800 * time.Millisecond,
+		RetransmitMult:          3,
+		Suspicion:               true,
+		SuspicionMult:           4,
+		SuspicionMaxMult:        6,
+		SuspicionConfirmations:  3,
+		Lifeguard:               true,
+		HealthMax:               8,
+		QuietHealth:             4,
+		TombstoneTimeout:        time.Hour,
+		DeadProbeInterval:       5 * time.Second,
+		PushPullInterval:        30 * time.Second,
+		RepairInterval:          5 * time.Second,
+		MaxMembers:              1 << 16,
+		MaxPendingProbes:        256,
+		MaxQueuedUpdates:        8192,
+		MaxPayload:              512,
+		GossipFanout:            2,
+		MaxDatagram:             1200,
+		CompoundOverhead:        8,
+		MaxQueuedBroadcasts:     1024,
+		MaxQueuedBroadcastBytes: 1 << 20,
 	}
+	c.MaxUserPayload = MaxUserPayloadFor(c)
+	return c
 }
 
 // ErrConfig is wrapped by every error Validate returns.
@@ -267,6 +295,12 @@ func (c *Config) Validate() error {
 		return bad("GossipFanout %d must be in [0, 16]", c.GossipFanout)
 	case c.GossipInterval < 0:
 		return bad("GossipInterval %v must not be negative", c.GossipInterval)
+	case c.MaxUserPayload < 0 || c.MaxUserPayload > maxUserPayload:
+		return bad("MaxUserPayload %d must be in [0, %d]", c.MaxUserPayload, maxUserPayload)
+	case c.MaxQueuedBroadcasts < 1:
+		return bad("MaxQueuedBroadcasts %d must be positive", c.MaxQueuedBroadcasts)
+	case c.MaxQueuedBroadcastBytes < c.MaxDatagram:
+		return bad("MaxQueuedBroadcastBytes %d must be at least MaxDatagram %d", c.MaxQueuedBroadcastBytes, c.MaxDatagram)
 	case c.CompoundOverhead < 0:
 		return bad("CompoundOverhead %d must not be negative", c.CompoundOverhead)
 	case c.MaxDatagram < c.CompoundOverhead+worstProbe(c.sizeFunc()):
@@ -348,7 +382,12 @@ func MaxPayloadFor(cfg Config) int {
 	if !fits(0) {
 		return -1
 	}
-	const top = len(zeros)
+	return largestFit(fits, len(zeros))
+}
+
+// largestFit returns the largest p in [0, top] with fits(p), given that
+// fits(0) holds and fits is monotone (true, then false).
+func largestFit(fits func(int) bool, top int) int {
 	if fits(top) {
 		return top
 	}
@@ -361,6 +400,42 @@ func MaxPayloadFor(cfg Config) int {
 		}
 	}
 	return lo
+}
+
+// maxUserPayload is the range of Config.MaxUserPayload: what one UDP
+// datagram can hold at most, as codec.MaxUserPayloadLimit.
+const maxUserPayload = 1<<16 - 1
+
+// userMsg is the largest broadcast with the given origin, key and payload
+// length: the widest epoch and sequence number.
+func userMsg(origin, key string, p int) Message {
+	return Message{Kind: KindUser, From: origin, Name: key, Incarnation: ^uint64(0), Seq: widestSeq, Payload: zeros[:p:p]}
+}
+
+// MaxUserPayloadFor returns the largest broadcast payload that fits one
+// datagram of cfg (MaxDatagram, CompoundOverhead and MessageSize) behind
+// the largest probe message, from an origin with a one-byte name and
+// without a key: the default of Config.MaxUserPayload (cfg.MaxUserPayload
+// is ignored). A broadcast from a longer name, or with a key, fits less
+// (Core.MaxBroadcastPayload). It returns -1 when not even an empty
+// broadcast fits, and at most 65535.
+func MaxUserPayloadFor(cfg Config) int {
+	size := cfg.sizeFunc()
+	room := cfg.MaxDatagram - cfg.CompoundOverhead - worstProbe(size)
+	return fitPayload(size, room, "x", "")
+}
+
+// fitPayload returns the largest payload of a broadcast from origin with
+// key whose size is at most room, -1 if none, and at most maxUserPayload.
+func fitPayload(size func(*Message) int, room int, origin, key string) int {
+	fits := func(p int) bool {
+		m := userMsg(origin, key, p)
+		return size(&m) <= room
+	}
+	if !fits(0) {
+		return -1
+	}
+	return largestFit(fits, maxUserPayload)
 }
 
 // EstimateSize is the built-in upper bound on the encoded size of m within a

@@ -96,10 +96,21 @@ type Core struct {
 	rttScratch [rttWindow]int64
 	ackTimeout int64
 
-	out     Output
-	arena   []Message
-	scratch []*member
-	count   [NumCounters]uint64
+	// Application broadcasts (broadcast.go): the queue, the delivery
+	// state, our epoch and last sequence number, the salt of key hashes,
+	// and the room behind the largest probe message.
+	bq       bqueue
+	dd       dedup
+	bEpoch   uint64
+	bSeq     uint32
+	keySalt  uint64
+	userRoom int
+
+	out       Output
+	arena     []Message
+	scratch   []*member
+	packStamp uint64 // numbers the datagrams being filled (member.packed)
+	count     [NumCounters]uint64
 }
 
 type probeState struct {
@@ -176,6 +187,13 @@ func New(cfg Config, self Member, rng *rand.Rand, now time.Time) (*Core, error) 
 	if c.size == nil {
 		c.size = EstimateSize
 	}
+	// A restarted process broadcasts under a new epoch, so that receivers
+	// do not take its sequence numbers, which start again at 1, for its
+	// previous life's.
+	c.bEpoch = rng.Uint64()
+	c.keySalt = memberHash("swim broadcast keys", c.bEpoch)
+	c.userRoom = cfg.MaxDatagram - cfg.CompoundOverhead - worstProbe(c.size)
+	c.bq.init()
 	c.probe.helpers = make([]string, 0, cfg.IndirectChecks)
 	m := c.newMember(self.Name, self.Addr, slices.Clone(self.Payload))
 	c.self = m
@@ -364,6 +382,9 @@ func (c *Core) forget(m *member) {
 	c.deadRemove(m)
 	c.timerClear(m)
 	c.dequeue(m)
+	// Its broadcasts are long delivered by now. (A restart does not come
+	// here: the new process broadcasts under a new epoch.)
+	c.dd.forget(m.name)
 	m.susp = nil
 	c.byState[m.state]--
 	delete(c.members, m.name)
@@ -455,9 +476,10 @@ func (c *Core) Digest() uint64 {
 // piggybacked updates up to the byte budget of MaxDatagram: our own state
 // first when introduce is set, news about the recipient first (Lifeguard
 // §4.3, the buddy system; and our view of a member that seems not to know
-// it is dead), then the dissemination queue, least-sent first (SWIM §4.1).
+// it is dead), then the dissemination queue, least-sent first (SWIM §4.1),
+// sharing the budget with application broadcasts (see fill).
 //
-// It returns the number of updates carried.
+// It returns the number of updates and broadcasts carried.
 func (c *Core) send(to netip.AddrPort, p Message, about *member, introduce bool) int {
 	return c.sendWithin(to, p, about, introduce, c.cfg.MaxDatagram)
 }
@@ -467,6 +489,7 @@ func (c *Core) send(to netip.AddrPort, p Message, about *member, introduce bool)
 // p goes whatever the limit; what follows it goes only as far as it fits.
 func (c *Core) sendWithin(to netip.AddrPort, p Message, about *member, introduce bool, limit int) int {
 	start := len(c.arena)
+	c.packStamp++
 	c.arena = append(c.arena, p)
 	budget := min(limit, c.cfg.MaxDatagram) - c.cfg.CompoundOverhead - c.size(&c.arena[start])
 	if about == c.self {
@@ -481,27 +504,53 @@ func (c *Core) sendWithin(to netip.AddrPort, p Message, about *member, introduce
 	} else {
 		about = nil
 	}
-	c.pack(&budget, about, introduce)
+	c.fill(&budget, about, introduce)
 	c.out.Datagrams = append(c.out.Datagrams, Datagram{To: to, Msgs: c.arena[start:len(c.arena):len(c.arena)]})
 	return len(c.arena) - start - 1
 }
 
-// gossip sends up to GossipFanout datagrams of updates alone to random
-// alive members other than skip, when the queue holds more than one
-// datagram carries (carried is what the probe's datagram took). Without a
-// backlog it sends nothing, so the idle load stays one ping and one ack per
-// member and period (SWIM §5); with one, news still spreads in O(log n)
-// periods instead of queueing behind the byte budget (a join storm).
+// backlog is the number of entries waiting in the two dissemination
+// queues, membership news and broadcasts.
+func (c *Core) backlog() int { return len(c.queue) + c.bq.len() }
+
+// fill piggybacks queued news on the datagram being built, within budget.
+// Membership news never starves: while broadcasts are queued, membership
+// updates are packed first into the budget less a reserve of half of it,
+// then broadcasts fill what is left, then membership updates take what the
+// broadcasts left unused. So membership news gets at least half of every
+// datagram, and broadcasts at least half while membership news waits (all
+// of it when there is none).
+func (c *Core) fill(budget *int, skip1 *member, skipSelf bool) {
+	if c.bq.len() == 0 {
+		c.pack(budget, skip1, skipSelf)
+		return
+	}
+	reserve := *budget / 2
+	rest := *budget - reserve
+	c.pack(&rest, skip1, skipSelf)
+	*budget = rest + reserve
+	c.packBroadcasts(budget)
+	c.pack(budget, skip1, skipSelf)
+}
+
+// gossip sends up to GossipFanout datagrams of updates (and broadcasts)
+// alone to random alive members other than skip, when the queues hold more
+// than one datagram carries (carried is what the probe's datagram took).
+// Without a backlog it sends nothing, so the idle load stays one ping and
+// one ack per member and period (SWIM §5); with one, news still spreads in
+// O(log n) periods instead of queueing behind the byte budget (a join
+// storm, or a burst of broadcasts).
 func (c *Core) gossip(carried int, skip *member) {
 	n := len(c.order)
-	for i := 0; i < c.cfg.GossipFanout && len(c.queue) > carried && n > 1; i++ {
+	for i := 0; i < c.cfg.GossipFanout && c.backlog() > carried && n > 1; i++ {
 		m := c.order[c.rng.IntN(n)]
 		if m == skip || m.state != StateAlive {
 			continue
 		}
 		start := len(c.arena)
+		c.packStamp++
 		budget := c.cfg.MaxDatagram - c.cfg.CompoundOverhead
-		c.pack(&budget, nil, false)
+		c.fill(&budget, nil, false)
 		if len(c.arena) == start {
 			return
 		}
@@ -572,6 +621,7 @@ func (c *Core) forceUpdate(m *member, budget *int) {
 		return
 	}
 	*budget -= sz
+	m.packed = c.packStamp
 	if m.qIdx >= 0 {
 		m.qSent++
 		if m.qSent >= c.retransmitLimit() {
@@ -587,6 +637,9 @@ const (
 	maxPackSkips = 4  // entries too large for the rest of the budget before giving up
 )
 
+// pack appends queued membership updates, least-sent first, while they fit
+// budget. An update already in the datagram (member.packed) is not added
+// twice.
 func (c *Core) pack(budget *int, skip1 *member, skipSelf bool) {
 	limit := c.retransmitLimit()
 	quiet := c.quiet()
@@ -596,7 +649,7 @@ func (c *Core) pack(budget *int, skip1 *member, skipSelf bool) {
 		m := c.queue[0]
 		c.dequeue(m)
 		c.scratch = append(c.scratch, m)
-		if m == skip1 || (skipSelf && m == c.self) {
+		if m == skip1 || (skipSelf && m == c.self) || m.packed == c.packStamp {
 			continue
 		}
 		if quiet && m != c.self && (m.state == StateSuspect || m.state == StateDead) {
@@ -617,6 +670,7 @@ func (c *Core) pack(budget *int, skip1 *member, skipSelf bool) {
 		}
 		*budget -= sz
 		m.qSent++
+		m.packed = c.packStamp
 	}
 	for _, m := range c.scratch {
 		if m.qSent < limit {
@@ -642,6 +696,7 @@ func (c *Core) Advance() {
 	c.out.PushPulls = reuse(c.out.PushPulls)
 	c.out.ProbeResults = reuse(c.out.ProbeResults)
 	c.out.Probes = reuse(c.out.Probes)
+	c.out.Broadcasts = reuse(c.out.Broadcasts)
 	c.arena = reuse(c.arena)
 }
 
@@ -675,7 +730,7 @@ func (c *Core) NextDeadline() time.Time {
 	if c.cfg.PushPullInterval > 0 && len(c.order) > 0 {
 		d = min(d, c.nextPushPull)
 	}
-	if c.cfg.GossipInterval > 0 && c.cfg.GossipFanout > 0 && len(c.queue) > 0 && len(c.order) > 0 {
+	if c.cfg.GossipInterval > 0 && c.cfg.GossipFanout > 0 && c.backlog() > 0 && len(c.order) > 0 {
 		d = min(d, c.nextGossip)
 	}
 	return c.t0.Add(timeDur(d))
@@ -734,7 +789,8 @@ func (c *Core) Leaving() bool { return c.leaving }
 
 // LeaveDone reports whether our left message has been sent as often as any
 // update is (λ·⌈log2(n+1)⌉ times), or there is nobody to tell: the runtime
-// may then stop.
+// may then stop. Broadcasts still queued do not hold it back: they are
+// best effort, and whatever of them other members already hold they relay.
 func (c *Core) LeaveDone() bool {
 	return c.leaving && (c.self.qIdx < 0 || len(c.order) == 0)
 }

@@ -69,6 +69,7 @@ func checkInvariants(t *testing.T, c *Core) {
 			t.Fatal("timer heap broken")
 		}
 	}
+	checkBroadcastInvariants(t, c)
 	for _, d := range c.out.Datagrams {
 		size := c.cfg.CompoundOverhead
 		for i := range d.Msgs {

@@ -28,6 +28,10 @@ type member struct {
 	qIdx  int32  // position in Core.queue, or -1
 	qSent uint16 // transmissions so far
 	qSeq  uint64 // queue order: newer first among equally sent
+	// packed is Core.packStamp of the last datagram that carried the
+	// update, so that filling a datagram in two rounds (Core.fill) never
+	// carries one twice.
+	packed uint64
 
 	// Timer (suspicion expiry or tombstone reaping), one per member.
 	tIdx int32 // position in Core.timers, or -1

@@ -42,6 +42,17 @@ const (
 	// client pads its first datagram in QUIC, RFC 9000 §8.1 and §14.1).
 	// Older peers' decoders skip the kind (docs/codec.md).
 	KindPad Kind = 9
+	// KindUser is an application broadcast (Core.Broadcast), disseminated
+	// like membership news. From is the origin, Incarnation the origin's
+	// broadcast epoch (a random value picked once per process, so that a
+	// restarted origin's sequence numbers never collide with its previous
+	// life's), Seq the origin's sequence number within the epoch, Name the
+	// broadcast's key (may be empty) and Payload the data.
+	KindUser Kind = 10
+	// KindDirect is an application message sent in a datagram of its own
+	// to one member: From is the sender, Payload the data. The runtime
+	// handles it; the core ignores it.
+	KindDirect Kind = 11
 )
 
 // String returns the lower-case name of the kind, or "kind(N)" for an unknown
@@ -66,6 +77,10 @@ func (k Kind) String() string {
 		return "left"
 	case KindPad:
 		return "pad"
+	case KindUser:
+		return "user"
+	case KindDirect:
+		return "direct"
 	}
 	return fmt.Sprintf("kind(%d)", uint8(k))
 }
@@ -77,6 +92,10 @@ func (k Kind) IsProbe() bool { return k >= KindPing && k <= KindNack }
 // IsUpdate reports whether k is a membership update (alive, suspect, dead,
 // left), which is what dissemination piggybacks.
 func (k Kind) IsUpdate() bool { return k >= KindAlive && k <= KindLeft }
+
+// IsUser reports whether k carries application data: a broadcast
+// (KindUser) or a direct message (KindDirect).
+func (k Kind) IsUser() bool { return k == KindUser || k == KindDirect }
 
 // Message is one protocol message. It is a single flat struct rather than one
 // type per kind (as etcd raft's Message is) so that the core can build, queue
@@ -94,27 +113,35 @@ func (k Kind) IsUpdate() bool { return k >= KindAlive && k <= KindLeft }
 //	dead            x     x              x
 //	left                  x     x        x           x
 //	pad                                          x (filler)
+//	user       x    x     x              x           x
+//	direct          x                                x
+//
+// In a user broadcast, From is the origin, Name the key, Incarnation the
+// origin's broadcast epoch and Seq its sequence number within the epoch.
 type Message struct {
 	// Kind says which of the kinds above this is.
 	Kind Kind
 	// Seq is the probe sequence number: chosen by the prober for ping and
 	// ping-req and echoed in ack and nack. Sequence numbers are compared by
-	// equality only, so wrapping is harmless.
+	// equality only, so wrapping is harmless. In a broadcast it is the
+	// origin's sequence number, compared with serial number arithmetic
+	// (RFC 1982).
 	Seq uint32
-	// From is the name of the member that sent (ping, ping-req, ack, nack)
-	// or accused (suspect, dead).
+	// From is the name of the member that sent (ping, ping-req, ack, nack,
+	// direct), accused (suspect, dead) or broadcast (user).
 	From string
 	// Name is the member the message is about: the probe target for ping
-	// and ping-req, the subject for updates.
+	// and ping-req, the subject for updates. In a broadcast it is the key.
 	Name string
 	// Addr is the subject's address: where the target of a ping-req is
 	// reached, or where an alive or left member lives.
 	Addr netip.AddrPort
-	// Incarnation is the subject's incarnation number (SWIM §4.2).
+	// Incarnation is the subject's incarnation number (SWIM §4.2). In a
+	// broadcast it is the origin's broadcast epoch, any 64-bit value.
 	Incarnation uint64
-	// Payload is the subject's opaque payload (alive, left). The core never
-	// retains a slice it did not allocate, and never changes one it handed
-	// out.
+	// Payload is the subject's opaque payload (alive, left), or the
+	// application's data (user, direct). The core never retains a slice it
+	// did not allocate, and never changes one it handed out.
 	Payload []byte
 	// Digest is a compact summary of the sender's membership view, carried
 	// on ping and ack; a mismatch with our own view triggers a targeted

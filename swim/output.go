@@ -170,11 +170,16 @@ type Output struct {
 	ProbeResults []ProbeResult
 	// Probes reports how periodic probes ended, for metrics.
 	Probes []ProbeOutcome
+	// Broadcasts are the application broadcasts received for the first
+	// time, to hand to the application. Their payloads are the
+	// application's: they stay valid after Advance.
+	Broadcasts []Broadcast
 }
 
 // Empty reports whether there is nothing to do.
 func (o *Output) Empty() bool {
-	return len(o.Datagrams) == 0 && len(o.PushPulls) == 0 && len(o.Events) == 0 && len(o.ProbeResults) == 0 && len(o.Probes) == 0
+	return len(o.Datagrams) == 0 && len(o.PushPulls) == 0 && len(o.Events) == 0 && len(o.ProbeResults) == 0 &&
+		len(o.Probes) == 0 && len(o.Broadcasts) == 0
 }
 
 // Counter names a count the core keeps: of rejected or ignored input by
@@ -206,8 +211,17 @@ const (
 	CountToldStale     // times we told a member that our view of it is newer
 	CountRepairs       // state exchanges asked for because of a digest mismatch
 	// Added later, so numbered after the others.
-	CountUpdateTooLarge // update dropped because it does not fit an empty datagram
+	CountUpdateTooLarge // update or broadcast dropped because it does not fit an empty datagram
 	CountNameConflict   // one name claimed from two addresses (see EventNameConflict)
+	// Application broadcasts.
+	CountBroadcastQueued        // Broadcast calls accepted
+	CountBroadcastSent          // broadcast transmissions, piggybacked or gossiped
+	CountBroadcastDelivered     // broadcasts received for the first time and handed out
+	CountBroadcastDuplicate     // broadcasts received again (or our own, coming back)
+	CountBroadcastReplaced      // queued broadcasts replaced by a newer one with the same key, here or on relay
+	CountBroadcastStale         // broadcasts older than one delivered with the same key: not delivered
+	CountBroadcastDropped       // queued broadcasts dropped because the queue was full (the most-sent first)
+	CountBroadcastOriginEvicted // origins whose delivery state was forgotten to make room
 	numCounters
 )
 
@@ -221,6 +235,8 @@ var counterNames = [...]string{
 	"probes", "probe_failures", "refutations", "told_stale", "repairs",
 	"update_too_large",
 	"name_conflict",
+	"broadcast_queued", "broadcast_sent", "broadcast_delivered", "broadcast_duplicate",
+	"broadcast_replaced", "broadcast_stale", "broadcast_dropped", "broadcast_origin_evicted",
 }
 
 // String returns the counter's snake_case metric name.

@@ -18,7 +18,9 @@ import (
 // ignored, so that one datagram never makes us send more than one answer.
 // Pad messages (KindPad) are ignored, but count towards the datagram's
 // size, which bounds what we answer a sender we cannot place: msgs must be
-// the whole datagram as received.
+// the whole datagram as received. Broadcasts (KindUser) received for the
+// first time go to Output.Broadcasts and are relayed. Direct messages
+// (KindDirect) are the runtime's to handle: Step ignores them.
 func (c *Core) Step(now time.Time, from netip.AddrPort, msgs []Message) {
 	if !c.admits(from, msgs) {
 		return
@@ -30,8 +32,11 @@ func (c *Core) Step(now time.Time, from netip.AddrPort, msgs []Message) {
 	defer func() { c.stepFrom, c.stepSize, c.stepPlaced = netip.AddrPort{}, 0, false }()
 	for i := range msgs {
 		m := &msgs[i]
-		if m.Kind.IsUpdate() && c.validUpdate(m) {
+		switch {
+		case m.Kind.IsUpdate() && c.validUpdate(m):
 			c.learn(m, "")
+		case m.Kind == KindUser:
+			c.receiveBroadcast(m)
 		}
 	}
 	probed := false
@@ -45,7 +50,7 @@ func (c *Core) Step(now time.Time, from netip.AddrPort, msgs []Message) {
 			if c.validProbe(m) {
 				c.handleProbe(from, m)
 			}
-		case !m.Kind.IsUpdate() && m.Kind != KindPad:
+		case !m.Kind.IsUpdate() && m.Kind != KindPad && !m.Kind.IsUser():
 			c.count[CountMalformed]++
 		}
 	}

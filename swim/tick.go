@@ -32,7 +32,7 @@ func (c *Core) Tick(now time.Time) {
 	}
 	// Gossip on its own faster timer while there is news (memberlist's
 	// gossip interval); piggybacking alone (SWIM §4.1) waits a period.
-	if c.cfg.GossipInterval > 0 && len(c.queue) > 0 && c.now >= c.nextGossip {
+	if c.cfg.GossipInterval > 0 && c.backlog() > 0 && c.now >= c.nextGossip {
 		c.nextGossip = c.now + c.jittered(int64(c.cfg.GossipInterval))
 		c.gossip(0, nil)
 	}

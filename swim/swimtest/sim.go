@@ -14,6 +14,10 @@
 //
 // Push-pull exchanges are carried out at once (as if TCP took one round
 // trip) when both ends are up and the network lets both directions through.
+//
+// Application broadcasts go out with Broadcast, and every member's
+// deliveries are kept with their virtual time (Node.Delivered), so that a
+// test can check that each member got each broadcast once, and when.
 package swimtest
 
 import (
@@ -82,6 +86,13 @@ func (s *Stats) Add(o Stats) {
 	s.PushPulls += o.PushPulls
 }
 
+// Delivery is one application broadcast delivered to a member.
+type Delivery struct {
+	swim.Broadcast
+	// At is when the member delivered it.
+	At time.Time
+}
+
 // Node is one simulated member.
 type Node struct {
 	Index int
@@ -94,6 +105,9 @@ type Node struct {
 	// uniformly from [Slow/2, 3·Slow/2] (Lifeguard §5's fault).
 	Slow  time.Duration
 	Stats Stats
+	// Delivered lists the broadcasts the member delivered, in order, over
+	// all its lives.
+	Delivered []Delivery
 
 	tickAt   int64
 	downAt   int64
@@ -155,6 +169,9 @@ type Sim struct {
 	OnEvent func(n *Node, ev swim.Event)
 	// OnProbeResult, when set, sees every probe result.
 	OnProbeResult func(n *Node, r swim.ProbeResult)
+	// OnBroadcast, when set, sees every broadcast delivered to a member,
+	// besides its Node.Delivered.
+	OnBroadcast func(n *Node, b swim.Broadcast)
 
 	// FalseSuspicions counts Suspected events about members that were up,
 	// FalseDeaths Failed events about members that were up, and
@@ -164,6 +181,10 @@ type Sim struct {
 	FalseSuspicions, FalseDeaths, FalseDeathsHealthy uint64
 	// Dropped counts datagrams lost, blocked or sent to nobody.
 	Dropped uint64
+	// Oversized counts datagrams whose encoded size (as
+	// Config.MessageSize counts it) exceeded Config.MaxDatagram: always
+	// zero unless the core breaks its byte budget.
+	Oversized uint64
 }
 
 // Start is the virtual time at which every simulation starts.
@@ -400,6 +421,14 @@ func (s *Sim) Do(i int, f func(c *swim.Core)) {
 	s.drain(n)
 }
 
+// Broadcast calls Broadcast on member i's core and acts on its output.
+func (s *Sim) Broadcast(i int, key string, payload []byte) error {
+	n := s.nodes[i]
+	err := n.Core.Broadcast(key, payload)
+	s.drain(n)
+	return err
+}
+
 // Converged reports whether every up member holds every other up member
 // alive (and so, with no crashed members, whether the views agree).
 func (s *Sim) Converged() bool {
@@ -528,6 +557,9 @@ func (s *Sim) drain(n *Node) {
 			bytes += s.size(&d.Msgs[j])
 		}
 		n.Stats.Bytes += uint64(bytes)
+		if bytes > s.opts.Config.MaxDatagram {
+			s.Oversized++
+		}
 		s.route(n, d)
 	}
 	for _, p := range out.PushPulls {
@@ -545,6 +577,12 @@ func (s *Sim) drain(n *Node) {
 	if s.OnProbeResult != nil {
 		for _, r := range out.ProbeResults {
 			s.OnProbeResult(n, r)
+		}
+	}
+	for _, b := range out.Broadcasts {
+		n.Delivered = append(n.Delivered, Delivery{Broadcast: b, At: s.Now()})
+		if s.OnBroadcast != nil {
+			s.OnBroadcast(n, b)
 		}
 	}
 	n.Core.Advance()
