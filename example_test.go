@@ -6,6 +6,7 @@ import (
 	"io"
 	"log"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/meshward/membership"
@@ -139,4 +140,91 @@ func Example_keyRotation() {
 	_, err := a.Probe(context.Background(), b.Myself().Addr.String())
 	fmt.Println("probe under the new key:", err, "- keys held:", len(a.Keyring().Keys()))
 	// Output: probe under the new key: <nil> - keys held: 1
+}
+
+func ExampleNode_Broadcast() {
+	net := transport.NewMemNetwork(1)
+	defer net.Close()
+	a, b := start(net, "a"), start(net, "b")
+	defer a.Shutdown()
+	defer b.Shutdown()
+	if _, err := b.Join(context.Background(), a.Myself().Addr.String()); err != nil {
+		log.Fatal(err)
+	}
+	waitUntil(func() bool { return len(a.Members()) == 2 })
+
+	// A keyed broadcast: a newer one with the same key replaces it while
+	// it spreads.
+	if err := a.Broadcast("config", []byte("version 2")); err != nil {
+		log.Fatal(err)
+	}
+	m := <-b.Messages()
+	fmt.Println(m.Kind, m.From, m.Key, string(m.Payload))
+	// Output: broadcast a config version 2
+}
+
+func ExampleNode_SendReliable() {
+	net := transport.NewMemNetwork(1)
+	defer net.Close()
+	a, b := start(net, "a"), start(net, "b")
+	defer a.Shutdown()
+	defer b.Shutdown()
+	if _, err := b.Join(context.Background(), a.Myself().Addr.String()); err != nil {
+		log.Fatal(err)
+	}
+	// SendReliable returns once b's node holds the message.
+	err := a.SendReliable(context.Background(), "b", []byte("order #42 shipped"))
+	m := <-b.Messages()
+	fmt.Println(err, m.Kind, m.From, string(m.Payload))
+	// Output: <nil> reliable a order #42 shipped
+}
+
+func ExampleNode_SendTo() {
+	net := transport.NewMemNetwork(1)
+	defer net.Close()
+	a, b := start(net, "a"), start(net, "b")
+	defer a.Shutdown()
+	defer b.Shutdown()
+	if _, err := b.Join(context.Background(), a.Myself().Addr.String()); err != nil {
+		log.Fatal(err)
+	}
+	// One datagram, best effort (the in-memory network loses nothing).
+	if err := a.SendTo("b", []byte("ping from the app")); err != nil {
+		log.Fatal(err)
+	}
+	m := <-b.Messages()
+	fmt.Println(m.Kind, m.From, string(m.Payload))
+	// Output: direct a ping from the app
+}
+
+func ExampleNode_Query() {
+	net := transport.NewMemNetwork(1)
+	defer net.Close()
+	nodes := []*membership.Node{start(net, "a"), start(net, "b"), start(net, "c")}
+	for _, n := range nodes {
+		defer n.Shutdown()
+		if _, err := n.Join(context.Background(), nodes[0].Myself().Addr.String()); err != nil {
+			log.Fatal(err)
+		}
+		go func() { // each member answers with its name
+			for m := range n.Messages() {
+				if m.Kind == membership.MessageQuery {
+					m.Respond([]byte("I am " + n.Myself().Name))
+				}
+			}
+		}()
+	}
+	waitUntil(func() bool { return len(nodes[0].Members()) == 3 })
+
+	res, err := nodes[0].Query(context.Background(), "who", nil, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	var got []string
+	for r := range res.Responses() { // closed once all 3 answered
+		got = append(got, string(r.Payload))
+	}
+	slices.Sort(got)
+	fmt.Println(res.Expected(), got)
+	// Output: 3 [I am a I am b I am c]
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/meshward/membership/internal/envelope"
+	"github.com/meshward/membership/internal/query"
 	"github.com/meshward/membership/metrics"
 	"github.com/meshward/membership/swim"
 )
@@ -39,6 +40,9 @@ const (
 	// MessageReliable: sent to this member alone with SendReliable (over
 	// a stream; the sender learnt that it arrived).
 	MessageReliable
+	// MessageQuery: a query (see Query); Key is its name, and Respond
+	// answers it.
+	MessageQuery
 )
 
 // String returns "broadcast", "direct" or "reliable".
@@ -50,6 +54,8 @@ func (k MessageKind) String() string {
 		return "direct"
 	case MessageReliable:
 		return "reliable"
+	case MessageQuery:
+		return "query"
 	}
 	return fmt.Sprintf("message(%d)", uint8(k))
 }
@@ -59,10 +65,14 @@ type Message struct {
 	Kind MessageKind
 	// From is the sender's member name (for a broadcast, its origin).
 	From string
-	// Key is a broadcast's key, if it had one (see Broadcast).
+	// Key is a broadcast's key, if it had one (see Broadcast), or a
+	// query's name.
 	Key string
 	// Payload is the application's data; it is the receiver's to keep.
 	Payload []byte
+
+	query *query.Query // for MessageQuery
+	node  *Node
 }
 
 // Errors of the message calls.

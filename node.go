@@ -18,6 +18,7 @@ import (
 
 	"github.com/meshward/membership/codec"
 	"github.com/meshward/membership/internal/envelope"
+	"github.com/meshward/membership/internal/query"
 	"github.com/meshward/membership/keyring"
 	"github.com/meshward/membership/metrics"
 	"github.com/meshward/membership/swim"
@@ -80,25 +81,29 @@ type Node struct {
 
 	// Owned by the loop goroutine (and by whoever holds afterMu once the
 	// loop has exited).
-	afterMu     sync.Mutex
-	core        *swim.Core
-	dec         *codec.Decoder
-	msgs        []swim.Message
-	openBuf     []byte
-	plainBuf    []byte
-	sendBuf     []byte
-	replay      *envelope.ReplayGuard
-	waiters     map[uint64]chan swim.ProbeResult
-	leaveWait   []chan struct{}
-	outbound    int
-	seen        [swim.NumCounters]uint64
-	lastTr      transport.Stats
-	lastSeals   map[[4]byte]uint64
-	lastDrops   uint64
-	drops       map[metrics.DropReason]uint64 // rejected datagrams by reason, every reason present
-	lastDropped map[metrics.DropReason]uint64 // drops as of the last report
-	sealWarn    bool
-	discoveries map[uint64]*discovery // Discover calls by probe token (discovery.go)
+	afterMu          sync.Mutex
+	core             *swim.Core
+	dec              *codec.Decoder
+	msgs             []swim.Message
+	openBuf          []byte
+	plainBuf         []byte
+	sendBuf          []byte
+	replay           *envelope.ReplayGuard
+	waiters          map[uint64]chan swim.ProbeResult
+	leaveWait        []chan struct{}
+	outbound         int
+	seen             [swim.NumCounters]uint64
+	lastTr           transport.Stats
+	lastSeals        map[[4]byte]uint64
+	lastDrops        uint64
+	drops            map[metrics.DropReason]uint64 // rejected datagrams by reason, every reason present
+	lastDropped      map[metrics.DropReason]uint64 // drops as of the last report
+	sealWarn         bool
+	discoveries      map[uint64]*discovery // Discover calls by probe token (discovery.go)
+	reportBuf        []swim.Member
+	queries          map[uint64]*originQuery // our queries still collecting
+	maxDirectPayload int                     // the largest SendTo payload; set at New
+	seenQueries      *query.Seen             // queries we received, and our answers
 
 	keys nodeKeys // key file, key mismatches, encryption mode (keyfile.go, mismatch.go, encryption.go)
 }
@@ -150,6 +155,8 @@ func New(opts ...Option) (n *Node, err error) {
 		events:      make(chan Event, cfg.eventBuffer),
 		messages:    make(chan Message, cfg.messageBuffer),
 		sendLocks:   make(map[string]*sync.Mutex),
+		queries:     make(map[uint64]*originQuery),
+		seenQueries: query.NewSeen(4096),
 		cmds:        make(chan func()),
 		stop:        make(chan struct{}),
 		loopDone:    make(chan struct{}),
@@ -201,7 +208,10 @@ func New(opts ...Option) (n *Node, err error) {
 	if len(cfg.payload) > pcfg.MaxPayload {
 		return nil, fmt.Errorf("membership: WithPayload: %d bytes, the cap is %d (WithMaxPayload)", len(cfg.payload), pcfg.MaxPayload)
 	}
-	dec, err := codec.NewDecoder(codec.Limits{MaxPayload: pcfg.MaxPayload, MaxMembers: pcfg.MaxMembers})
+	// Application payloads may fill what a datagram of ours holds; a
+	// member configured alike accepts as much.
+	pcfg.MaxUserPayload = max(0, swim.MaxUserPayloadFor(pcfg))
+	dec, err := codec.NewDecoder(codec.Limits{MaxPayload: pcfg.MaxPayload, MaxMembers: pcfg.MaxMembers, MaxUserPayload: pcfg.MaxUserPayload})
 	if err != nil {
 		return nil, fmt.Errorf("membership: %w", err)
 	}
@@ -227,6 +237,7 @@ func New(opts ...Option) (n *Node, err error) {
 		return nil, fmt.Errorf("membership: %w", err)
 	}
 	n.core, n.pcfg = core, pcfg
+	n.maxDirectPayload = core.MaxDirectPayload() - 1 // the first byte says what it is (gossip.go)
 	n.initAllow()
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	n.replay = envelope.NewReplayGuard(cfg.replayWindow, cfg.replayCache)
@@ -293,11 +304,20 @@ func (n *Node) loop() {
 	defer timer.Stop()
 	report := time.NewTicker(time.Second)
 	defer report.Stop()
+	queryTimer := time.NewTimer(time.Hour)
+	defer queryTimer.Stop()
 	packets := n.tr.Packets()
 	for {
 		n.flush()
 		timer.Reset(max(time.Until(n.core.NextDeadline()), 0))
+		if len(n.queries) > 0 {
+			if next := n.queryTick(time.Now()); !next.IsZero() {
+				queryTimer.Reset(max(time.Until(next), 0))
+			}
+		}
 		select {
+		case <-queryTimer.C:
+			// queryTick runs at the top of the loop.
 		case p, ok := <-packets:
 			if !ok {
 				packets = nil
@@ -366,6 +386,11 @@ func (n *Node) receive(p *transport.Packet) {
 	if n.met != nil {
 		for i := range msgs {
 			n.met.MessageReceived(msgs[i].Kind.String(), codec.MessageSize(&msgs[i]))
+		}
+	}
+	for i := range msgs {
+		if msgs[i].Kind == swim.KindDirect {
+			n.onDirect(p.From, &msgs[i])
 		}
 	}
 	mark := n.clockMark()
@@ -453,6 +478,9 @@ func (n *Node) flush() {
 	for i := range out.Events {
 		n.emit(&out.Events[i])
 	}
+	for i := range out.Broadcasts {
+		n.deliverBroadcast(&out.Broadcasts[i])
+	}
 	for _, p := range out.Probes {
 		n.probeMetrics(p)
 	}
@@ -469,18 +497,20 @@ func (n *Node) flush() {
 	n.checkLeave()
 }
 
-func (n *Node) sendDatagram(d *swim.Datagram, now time.Time) {
+// sendDatagram encodes, seals and sends one datagram; errors are logged
+// and returned (the core's own datagrams ignore them: SWIM tolerates loss).
+func (n *Node) sendDatagram(d *swim.Datagram, now time.Time) error {
 	plain, err := codec.Append(n.plainBuf[:envelope.TimestampLen], d.Msgs)
 	if err != nil {
 		// The core built a message the codec refuses: a bug, not input.
 		n.log.Error("cannot encode datagram", "to", d.To, "err", err)
-		return
+		return err
 	}
 	n.plainBuf = plain[:0]
 	sealed, err := envelope.SealDatagram(n.sealer, n.label, n.sendBuf[:0], plain, now)
 	if err != nil {
 		n.log.Error("cannot seal datagram", "to", d.To, "err", err)
-		return
+		return err
 	}
 	n.sendBuf = sealed[:0]
 	if len(sealed) > n.cfg.maxDatagram {
@@ -490,13 +520,14 @@ func (n *Node) sendDatagram(d *swim.Datagram, now time.Time) {
 		if ok, _ := n.limiter.allow("send", now); ok {
 			n.log.Warn("send failed", "to", d.To, "err", err)
 		}
-		return
+		return err
 	}
 	if n.met != nil {
 		for i := range d.Msgs {
 			n.met.MessageSent(d.Msgs[i].Kind.String(), codec.MessageSize(&d.Msgs[i]))
 		}
 	}
+	return nil
 }
 
 // probeMetrics records how a periodic probe ended.
@@ -582,6 +613,7 @@ func (n *Node) report() {
 	n.met.HealthScore(n.core.Health())
 	n.met.SetGauge(metrics.ReplayWindow, float32(n.replay.EffectiveWindow(time.Now()).Seconds()))
 	n.met.GossipQueueDepth(n.core.QueueLen())
+	n.met.UserBroadcastQueue(n.core.BroadcastQueue())
 	for c := swim.Counter(0); int(c) < swim.NumCounters; c++ {
 		v := n.core.Count(c)
 		if d := v - n.seen[c]; d > 0 {
@@ -591,6 +623,20 @@ func (n *Node) report() {
 				for range d {
 					n.met.Refutation()
 				}
+			case swim.CountBroadcastQueued:
+				n.met.UserBroadcasts(metrics.BroadcastQueued, d)
+			case swim.CountBroadcastSent:
+				n.met.UserBroadcasts(metrics.BroadcastSent, d)
+			case swim.CountBroadcastDelivered:
+				n.met.UserBroadcasts(metrics.BroadcastDelivered, d)
+			case swim.CountBroadcastDuplicate:
+				n.met.UserBroadcasts(metrics.BroadcastDuplicate, d)
+			case swim.CountBroadcastReplaced:
+				n.met.UserBroadcasts(metrics.BroadcastReplaced, d)
+			case swim.CountBroadcastStale:
+				n.met.UserBroadcasts(metrics.BroadcastStale, d)
+			case swim.CountBroadcastDropped:
+				n.met.UserBroadcasts(metrics.BroadcastDropped, d)
 			}
 		}
 		n.seen[c] = v
@@ -823,6 +869,11 @@ func (n *Node) Shutdown() error {
 		close(n.events)
 		close(n.messages)
 		n.subs.closeAll()
+		n.afterMu.Lock()
+		for _, oq := range n.queries {
+			n.endQuery(oq, time.Now())
+		}
+		n.afterMu.Unlock()
 		n.log.Info("shut down")
 	})
 	return err

@@ -106,6 +106,7 @@ type config struct {
 	maxState      int
 	messageBuffer int
 	maxPending    int
+	evictAge      time.Duration
 	maxOutbound   int
 	allow         *swim.Allow   // WithAllowList (allowlist.go)
 	allowList     AllowList     // as given, for Node.AllowList
@@ -152,6 +153,7 @@ func defaultConfig() config {
 		maxStream:     64 << 20,
 		maxInbound:    DefaultMaxInboundStreams,
 		maxPending:    DefaultMaxPendingStreams,
+		evictAge:      defaultEvictAge,
 		maxOutbound:   4,
 		maxState:      DefaultMaxState,
 		messageBuffer: DefaultMessageBuffer,

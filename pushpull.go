@@ -201,10 +201,11 @@ func (n *Node) logRefusal(c net.Conn, msg string) {
 	}
 }
 
-// evictAge is how long an inbound stream that sent its hello may stay
-// unauthenticated before a newcomer may evict it. A member's first record
-// follows its hello within a round trip, even in a join storm.
-const evictAge = 250 * time.Millisecond
+// defaultEvictAge is how long an inbound stream that sent its hello may
+// stay unauthenticated before a newcomer may evict it (config.evictAge). A
+// member's first record follows its hello within a round trip, even in a
+// join storm.
+const defaultEvictAge = 250 * time.Millisecond
 
 // evictLocked evicts one unauthenticated inbound stream, if one may be
 // evicted, and reports whether it made room: the oldest that has sent
@@ -221,7 +222,7 @@ func (n *Node) evictLocked() bool {
 		}
 	}
 	var fromHeavy, silent, stale *streamConn
-	cutoff := time.Now().Add(-evictAge)
+	cutoff := time.Now().Add(-n.cfg.evictAge)
 	older := func(a, b *streamConn) bool { return b == nil || a.opened.Before(b.opened) }
 	for s := range n.streams {
 		if !s.inbound || s.evicted {

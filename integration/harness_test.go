@@ -28,6 +28,16 @@ type record struct {
 	Answered    int       `json:"answered"`
 	Error       string    `json:"error"`
 	Members     []record  `json:"members"`
+	Op          string    `json:"op"`
+	Done        bool      `json:"done"`
+	Report      *struct {
+		Asked    int               `json:"asked"`
+		Answered int               `json:"answered"`
+		Missing  []string          `json:"missing"`
+		Errors   map[string]string `json:"errors"`
+		Keys     map[string]int    `json:"keys"`
+		Primary  map[string]int    `json:"primary"`
+	} `json:"report"`
 
 	read time.Time // when the test read the line
 }

@@ -49,10 +49,16 @@
 // "members" prints {"event":"members","members":[...]} with the node's
 // current view; "payload TEXT" replaces the node's payload, then prints
 // {"event":"payload",...} with the node as it now is, or with an error
-// (such as a payload over the cap); and "add ADDR" probes ADDR to add it as
+// (such as a payload over the cap); "add ADDR" probes ADDR to add it as
 // a member, then prints {"event":"add",...} with an error if it did not
-// answer. The agent never prints or logs key material, except the new key
-// that -keygen without -keyfile prints on purpose.
+// answer; and "keys list", "keys install KEY", "keys use KEY", "keys remove
+// KEY" and "keys rotate KEY" (KEY in base64, as -keygen prints it) act on
+// every alive member's keyring and print {"event":"keys","op":...,
+// "report":{"asked":N,"answered":N,"missing":[...],"errors":{...},
+// "keys":{fingerprint:holders},"primary":{fingerprint:users}}}, with an
+// error when not every member answered without one, and "done" when a
+// rotation finished. The agent never prints or logs key material, except
+// the new key that -keygen without -keyfile prints on purpose.
 package main
 
 import (
@@ -406,10 +412,71 @@ func commands(node *membership.Node, stdin io.Reader, out *printer, log *slog.Lo
 				l.Error = err.Error()
 			}
 			out.print(l)
+		case "keys":
+			out.print(keysCommand(node, arg))
 		default:
-			log.Warn("unknown command: want members, payload TEXT or add ADDR", "command", cmd)
+			log.Warn("unknown command: want members, payload TEXT, add ADDR or keys list|install|use|remove|rotate [KEY]", "command", cmd)
 		}
 	}
+}
+
+// keysCommand runs "keys list", or "keys install|use|remove|rotate KEY"
+// with KEY in base64, on every alive member, and returns the report line.
+func keysCommand(node *membership.Node, arg string) line {
+	op, keyText, _ := strings.Cut(strings.TrimSpace(arg), " ")
+	l := line{Event: "keys", Op: op}
+	var key []byte
+	if op != "list" {
+		k, err := keyring.ParseKey(keyText)
+		if err != nil {
+			l.Error = err.Error()
+			return l
+		}
+		key = k
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var r *membership.KeyReport
+	var err error
+	switch op {
+	case "list":
+		r, err = node.ListKeys(ctx)
+	case "install":
+		r, err = node.InstallKey(ctx, key)
+	case "use":
+		r, err = node.UseKey(ctx, key)
+	case "remove":
+		r, err = node.RemoveKey(ctx, key)
+	case "rotate":
+		var rep *membership.RotateReport
+		rep, err = node.RotateKey(ctx, key)
+		if rep != nil && len(rep.Steps) > 0 {
+			r = rep.Steps[len(rep.Steps)-1]
+			l.Done = rep.Done
+		}
+	default:
+		l.Error = "want keys list, or keys install|use|remove|rotate KEY (base64)"
+		return l
+	}
+	if err != nil {
+		l.Error = err.Error()
+	}
+	if r != nil {
+		l.Report = &keysReport{Asked: len(r.Asked), Answered: len(r.Answered), Missing: r.Missing, Errors: r.Errors, Keys: r.Keys, Primary: r.Primary}
+	}
+	return l
+}
+
+// keysReport is a key operation's report as printed: like consul keyring
+// -list, how many of the members asked hold each key (by fingerprint) and
+// use it as primary.
+type keysReport struct {
+	Asked    int               `json:"asked"`
+	Answered int               `json:"answered"`
+	Missing  []string          `json:"missing,omitempty"`
+	Errors   map[string]string `json:"errors,omitempty"`
+	Keys     map[string]int    `json:"keys,omitempty"`
+	Primary  map[string]int    `json:"primary,omitempty"`
 }
 
 // line is one JSON line of output. Fields are omitted when they do not
@@ -418,10 +485,13 @@ type line struct {
 	Time  string `json:"time"`
 	Event string `json:"event"`
 	member
-	Answered int      `json:"answered,omitempty"`
-	Signal   string   `json:"signal,omitempty"` // on the leave line: what made the agent leave
-	Error    string   `json:"error,omitempty"`
-	Members  []member `json:"members,omitempty"`
+	Answered int         `json:"answered,omitempty"`
+	Signal   string      `json:"signal,omitempty"` // on the leave line: what made the agent leave
+	Error    string      `json:"error,omitempty"`
+	Members  []member    `json:"members,omitempty"`
+	Op       string      `json:"op,omitempty"`   // keys: the operation
+	Done     bool        `json:"done,omitempty"` // keys rotate: finished
+	Report   *keysReport `json:"report,omitempty"`
 }
 
 // member is a member as printed. The payload is printed as text when it is
