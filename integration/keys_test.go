@@ -35,8 +35,8 @@ func keysCommand(t *testing.T, p *proc, args string) record {
 
 // TestAgentKeys: the agent's keys commands rotate a running cluster of real
 // processes: list, install, use and remove act on every member and report
-// per key; rotate does all of it; a member restarted from its key file
-// afterwards would speak the new key.
+// per key; rotate does all of it; the agents save it to their key file, so
+// one restarted from the file afterwards joins under the new key.
 func TestAgentKeys(t *testing.T) {
 	if testing.Short() {
 		t.Skip("multi-process test: skipped with -short")
@@ -101,4 +101,15 @@ func TestAgentKeys(t *testing.T) {
 	if bytes.Equal(newKey, ring.Primary()) {
 		t.Fatal("the generated key equals the old one")
 	}
+	// The agents saved the rotation to their key file: one restarted from
+	// it speaks the new key and joins.
+	saved, err := keyring.Load(keyfile)
+	if err != nil || !bytes.Equal(saved.Primary(), newKey) || len(saved.Keys()) != 1 {
+		t.Fatalf("the key file after the rotation: %v", err)
+	}
+	nodes[2].cmd.Process.Kill()
+	again := start(t, h, bin, "k3", "-keyfile", keyfile, "-join", nodes[0].addr)
+	h.waitFor(t, 20*time.Second, "the restarted agent to join under the new key", func() bool {
+		return nodes[0].eventAbout("joined", "k3", time.Time{}) != nil && again.eventAbout("joined", "k0", time.Time{}) != nil
+	})
 }

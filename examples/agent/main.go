@@ -24,7 +24,7 @@
 //	-advertise ADDR     address others reach this node at (default: the bound one)
 //	-join SEEDS         comma-separated seed addresses to join
 //	-join-timeout D     how long joining the seeds may take (default 10s)
-//	-keyfile PATH       keyring file (keyring.Load format); with -keygen, the file to write
+//	-keyfile PATH       keyring file (keyring.Load format), saved again after every key change; with -keygen, the file to write
 //	-plaintext          run without encryption, on purpose (instead of -keyfile)
 //	-label LABEL        cluster label, authenticated in every datagram
 //	-payload TEXT       this member's payload
@@ -125,7 +125,7 @@ func newFlagSet(o *options) *flag.FlagSet {
 	set.StringVar(&o.bind, "bind", "127.0.0.1:0", "address to bind UDP and TCP: ip:port or a go-sockaddr template; port 0 picks a free port")
 	set.StringVar(&o.advertise, "advertise", "", "address others reach this node at (default: the bound address)")
 	set.StringVar(&o.join, "join", "", "comma-separated seed addresses to join")
-	set.StringVar(&o.keyfile, "keyfile", "", "keyring file (keyring.Load format); with -keygen, the file to write")
+	set.StringVar(&o.keyfile, "keyfile", "", "keyring file (keyring.Load format), saved again after every key change; with -keygen, the file to write")
 	set.BoolVar(&o.plaintext, "plaintext", false, "run without encryption, on purpose (instead of -keyfile)")
 	set.StringVar(&o.label, "label", "", "cluster label, authenticated in every datagram")
 	set.StringVar(&o.statsd, "statsd", "", "send metrics to this statsd host:port (UDP)")
@@ -254,11 +254,9 @@ func nodeOptions(o *options, log *slog.Logger) ([]membership.Option, func(), err
 	case o.keyfile != "" && o.plaintext:
 		return nil, nil, errors.New("-keyfile and -plaintext contradict each other")
 	case o.keyfile != "":
-		ring, err := keyring.Load(o.keyfile)
-		if err != nil {
-			return nil, nil, err
-		}
-		opts = append(opts, membership.WithKeyring(ring))
+		// The node loads the keyring from the file and saves it after
+		// every change, so a rotation ("keys rotate") survives a restart.
+		opts = append(opts, membership.WithKeyringFile(o.keyfile))
 	case o.plaintext:
 		opts = append(opts, membership.WithoutEncryption())
 	default:
