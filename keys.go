@@ -192,8 +192,25 @@ func (n *Node) keyOp(ctx context.Context, op string, key []byte) (*KeyReport, er
 }
 
 // onKeyQuery carries out a key operation another member (or we) asked
-// for, and answers. It runs on the loop goroutine.
+// for, and answers. It is called on the loop goroutine and does the work on
+// another, since a keyring change saves the key file (WithKeyringFile) and
+// waits for the disk.
 func (n *Node) onKeyQuery(q *query.Query) {
+	n.bg.Add(1)
+	go func() {
+		defer n.bg.Done()
+		b, err := query.Encode(nil, n.keyAnswer(q))
+		if err == nil {
+			n.do(func() { err = n.respond(q, b) })
+		}
+		if err != nil {
+			n.log.Warn("cannot answer a key operation", "asked_by", q.Origin, "err", err)
+		}
+	}()
+}
+
+// keyAnswer carries out a key operation and says how it went.
+func (n *Node) keyAnswer(q *query.Query) *keyAnswer {
 	var a keyAnswer
 	var req keyRequest
 	switch {
@@ -225,13 +242,7 @@ func (n *Node) onKeyQuery(q *query.Query) {
 			a.Keys = append(a.Keys, keyHeld{Fingerprint: fmt.Sprintf("%x", ks.Fingerprint), Primary: ks.Primary})
 		}
 	}
-	b, err := query.Encode(nil, &a)
-	if err == nil {
-		err = n.respond(q, b)
-	}
-	if err != nil {
-		n.log.Warn("cannot answer a key operation", "asked_by", q.Origin, "err", err)
-	}
+	return &a
 }
 
 // RotateReport says how far RotateKey got.
