@@ -21,6 +21,15 @@
 //	node.Members()                          // the current view, sorted by name
 //	node.Leave(ctx)                         // graceful: others report "left", not "failed"
 //
+// Applications gossip their own data through the same sealed channels:
+// Broadcast (to every member, piggybacked on the protocol's datagrams),
+// SendTo (one datagram) and SendReliable (a stream) to one member, Query
+// (a request to every member, answers collected until a deadline), and
+// WithState (state that must converge, in every push-pull). All of it
+// arrives on the bounded Messages channel; docs/gossip.md has the rules.
+// RotateKey and its steps (InstallKey, UseKey, RemoveKey, ListKeys) rotate
+// the key of a running cluster with a report of who holds which key.
+//
 // One goroutine owns the protocol state (package swim, a pure state machine)
 // and drives it from the transport (package transport) and timers. Methods
 // of Node are safe for concurrent use and never call back into user code:
