@@ -1,8 +1,6 @@
 package metrics
 
 import (
-	"fmt"
-	"net"
 	"slices"
 	"strings"
 	"sync"
@@ -320,19 +318,21 @@ func (m *Metrics) TransportDrop(r TransportDropReason, n uint64) {
 	m.incr(TransportDropped, float32(n), LabelReason, string(r), "", "")
 }
 
-// NewStatsd returns a go-metrics statsd sink that sends to addr ("host:port",
-// UDP) every 100ms. Call its Shutdown method to stop it, after every node
-// that writes to it has shut down: go-metrics' sink panics when written to
-// after Shutdown, and drops what it buffered. It fails only for an
-// address that is not host:port; an unreachable statsd loses metrics, never
-// blocks the caller.
+// NewStatsd returns go-metrics' plain statsd sink, sending to addr
+// ("host:port", UDP) every 100ms. Plain statsd has no labels: the sink
+// appends each label value to the name as a further segment
+// (membership.probes.ack.api-7), so a server cannot aggregate by label
+// without a mapping of its own. Prefer NewDogStatsd for any server that
+// reads DogStatsD tags (statsd_exporter, Datadog, Telegraf); keep this one
+// for servers that read none (Etsy statsd, Graphite's).
+//
+// Call its Shutdown method to stop it, after every node that writes to it
+// has shut down: go-metrics' sink panics when written to after Shutdown,
+// and drops what it buffered. It fails only for an address that is not
+// host:port; an unreachable statsd loses metrics, never blocks the caller.
 func NewStatsd(addr string) (*gometrics.StatsdSink, error) {
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return nil, fmt.Errorf("statsd address %q: %w", addr, err)
-	}
-	if host == "" || port == "" {
-		return nil, fmt.Errorf("statsd address %q: want host:port", addr)
+	if err := checkHostPort(addr); err != nil {
+		return nil, err
 	}
 	return gometrics.NewStatsdSink(addr)
 }
