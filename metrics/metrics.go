@@ -16,6 +16,10 @@ type Label = gometrics.Label
 // statsd, statsite, Prometheus, datadog, InmemSink, or a fanout of several.
 type MetricSink = gometrics.MetricSink
 
+// ShutdownSink is a MetricSink with a Shutdown method that flushes and
+// stops it, as go-metrics defines it.
+type ShutdownSink = gometrics.ShutdownSink
+
 // maxCachedLabelSets bounds the cache of label slices, so label values that
 // vary without bound (a bug in a caller) cost allocations, not memory.
 const maxCachedLabelSets = 1024
@@ -174,6 +178,24 @@ func (m *Metrics) MessageReceived(typ string, bytes int) {
 	l := m.labels(LabelType, typ, "", "")
 	m.sink.IncrCounterWithLabels(keys[MessagesReceived], 1, l)
 	m.sink.IncrCounterWithLabels(keys[BytesReceived], float32(bytes), l)
+}
+
+// WireSent counts n sealed bytes sent over channel c: a whole datagram
+// as handed to the socket, or what one write to a stream carried.
+func (m *Metrics) WireSent(c Channel, n int) {
+	if m == nil {
+		return
+	}
+	m.incr(WireBytesSent, float32(n), LabelChannel, string(c), "", "")
+}
+
+// WireReceived counts n sealed bytes received over channel c: a whole
+// datagram, or what one read from a stream returned.
+func (m *Metrics) WireReceived(c Channel, n int) {
+	if m == nil {
+		return
+	}
+	m.incr(WireBytesReceived, float32(n), LabelChannel, string(c), "", "")
 }
 
 // Probe counts one completed probe with its outcome (SWIM §3.1).
