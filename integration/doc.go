@@ -37,4 +37,13 @@
 //
 //	go install github.com/prometheus/statsd_exporter@v0.31.0
 //	MEMBERSHIP_STATSD_EXPORTER=$(go env GOPATH)/bin/statsd_exporter go test -run StatsdExporter -v ./integration/
+//
+// TestWireCapture runs only with MEMBERSHIP_WIRE=1, as root, on Linux: it
+// captures the loopback interface with a raw packet socket while three
+// agents join, change a payload and leave, and checks that no member
+// name, payload, label or address appears in any datagram or TCP stream;
+// a plaintext control run of the same cluster must show them, so that the
+// check can fail.
+//
+//	sudo MEMBERSHIP_WIRE=1 go test -run WireCapture -v ./integration/
 package integration
