@@ -64,6 +64,10 @@ type Member struct {
 	Payload []byte
 	// Since is when the member entered State in our view.
 	Since time.Time
+	// Clock is our estimate of the member's clock offset from ours, from
+	// the timestamps of our direct probes' acks (see ClockOffset); not
+	// Known for ourselves, nor before a direct probe of the member.
+	Clock ClockOffset
 }
 
 func memberOf(m swim.Member) Member {
@@ -138,6 +142,8 @@ func eventKindOf(k swim.EventKind) EventKind {
 		return EventFailed
 	case swim.EventLeft:
 		return EventLeft
+	case swim.EventNameConflict:
+		return EventNameConflict
 	}
 	return 0
 }

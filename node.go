@@ -51,6 +51,12 @@ type Node struct {
 	label  []byte
 	events chan Event
 
+	messages   chan Message
+	msgDropped atomic.Uint64 // messages dropped because the channel was full
+	msgWaiting atomic.Int32  // reliable messages waiting for room on the channel
+	sendMu     sync.Mutex
+	sendLocks  map[string]*sync.Mutex // one reliable send at a time per member
+
 	pcfg       swim.Config
 	ctx        context.Context // ends at Shutdown
 	cancel     context.CancelFunc
@@ -68,6 +74,8 @@ type Node struct {
 	slotFree   chan struct{}            // closed when an authenticated slot frees; guarded by streamMu
 	dropped    atomic.Uint64            // events dropped because the channel was full
 	limiter    rateLimiter
+	subs       subscribers // Subscribe
+	clock      clockState  // members' clock offsets (clock.go)
 
 	// Owned by the loop goroutine (and by whoever holds afterMu once the
 	// loop has exited).
@@ -89,7 +97,6 @@ type Node struct {
 	drops       map[metrics.DropReason]uint64 // rejected datagrams by reason, every reason present
 	lastDropped map[metrics.DropReason]uint64 // drops as of the last report
 	sealWarn    bool
-	reportBuf   []swim.Member
 }
 
 // New starts a node: it binds the transport, and from then on answers
@@ -131,6 +138,8 @@ func New(opts ...Option) (n *Node, err error) {
 		cfg:         cfg,
 		log:         cfg.logger,
 		events:      make(chan Event, cfg.eventBuffer),
+		messages:    make(chan Message, cfg.messageBuffer),
+		sendLocks:   make(map[string]*sync.Mutex),
 		cmds:        make(chan func()),
 		stop:        make(chan struct{}),
 		loopDone:    make(chan struct{}),
@@ -165,9 +174,18 @@ func New(opts ...Option) (n *Node, err error) {
 	for _, f := range cfg.tweaks {
 		f(&pcfg)
 	}
-	pcfg.MaxDatagram = cfg.maxDatagram - envelope.TimestampLen - n.sealer.Overhead()
 	pcfg.CompoundOverhead = codec.HeaderSize
 	pcfg.MessageSize = codec.MessageSize
+	widest := pcfg
+	widest.MaxDatagram = transport.MaxDatagram - envelope.TimestampLen - n.sealer.Overhead()
+	if err := widest.Validate(); err != nil {
+		return nil, fmt.Errorf("membership: %w", err)
+	}
+	if least := minDatagram(pcfg, n.sealer.Overhead()); cfg.maxDatagram < least {
+		return nil, fmt.Errorf("membership: WithMaxDatagramSize(%d): too small for %s with a %d-byte payload cap (WithMaxPayload): at least %d bytes",
+			cfg.maxDatagram, n.suiteName(), pcfg.MaxPayload, least)
+	}
+	pcfg.MaxDatagram = cfg.maxDatagram - envelope.TimestampLen - n.sealer.Overhead()
 	if err := pcfg.Validate(); err != nil {
 		return nil, fmt.Errorf("membership: %w", err)
 	}
@@ -213,6 +231,38 @@ func New(opts ...Option) (n *Node, err error) {
 	go n.loop()
 	n.log.Info("started", "addr", self.Addr, "profile", cfg.profile, "encrypted", n.ring != nil)
 	return n, nil
+}
+
+// minDatagram is the smallest sealed datagram with which the protocol
+// configuration validates: room for the largest probe message and the
+// largest update behind it, plus the timestamp and the sealing overhead.
+// It returns the largest UDP payload plus one when none does.
+func minDatagram(pcfg swim.Config, overhead int) int {
+	fits := func(size int) bool {
+		c := pcfg
+		c.MaxDatagram = size - envelope.TimestampLen - overhead
+		return c.MaxDatagram > 0 && c.Validate() == nil
+	}
+	lo, hi := 0, transport.MaxDatagram+1 // !fits(lo); fits(hi), or nothing does
+	if !fits(transport.MaxDatagram) {
+		return hi
+	}
+	for hi-lo > 1 {
+		if mid := lo + (hi-lo)/2; fits(mid) {
+			hi = mid
+		} else {
+			lo = mid
+		}
+	}
+	return hi
+}
+
+// suiteName names the sealing in error messages.
+func (n *Node) suiteName() string {
+	if n.ring == nil {
+		return "plaintext"
+	}
+	return n.ring.Suite().String()
 }
 
 // initialIncarnation starts a node's incarnation from the clock (seconds
@@ -290,7 +340,7 @@ func (n *Node) receive(p *transport.Packet) {
 		return
 	}
 	n.openBuf = plain[:0]
-	if err := n.replay.Check(p.At, sent, envelope.Nonce(n.sealer, p.Data)); err != nil {
+	if err := n.replay.Check(n.wall(p.At), sent, envelope.Nonce(n.sealer, p.Data)); err != nil {
 		n.drop(dropReason(err), p.From, err)
 		return
 	}
@@ -306,7 +356,9 @@ func (n *Node) receive(p *transport.Packet) {
 			n.met.MessageReceived(msgs[i].Kind.String(), codec.MessageSize(&msgs[i]))
 		}
 	}
+	mark := n.clockMark()
 	n.core.Step(p.At, p.From, msgs)
+	n.clockStepped(mark, p.From, sent, p.At)
 }
 
 // dropReason maps a rejection onto its metric label.
@@ -364,7 +416,7 @@ func (n *Node) dropFailure(f envelope.Failure, from netip.AddrPort) {
 func (n *Node) drop(reason metrics.DropReason, from netip.AddrPort, err error) {
 	n.drops[reason]++
 	if ok, suppressed := n.limiter.allow(string(reason), time.Now()); ok {
-		n.log.Warn("dropped datagram", "reason", string(reason), "from", from, "err", err, "suppressed", suppressed)
+		n.log.Warn("dropped datagram", append([]any{"reason", string(reason), "from", from, "err", err, "suppressed", suppressed}, n.clockLogAttrs(reason, from)...)...)
 	}
 }
 
@@ -375,7 +427,7 @@ func (n *Node) flush() {
 		n.checkLeave()
 		return
 	}
-	now := time.Now()
+	now := n.wall(time.Now())
 	for i := range out.Datagrams {
 		n.sendDatagram(&out.Datagrams[i], now)
 	}
@@ -459,12 +511,26 @@ func (n *Node) emit(e *swim.Event) {
 	case swim.EventLeft:
 		n.met.Leave()
 	}
-	n.deliver(Event{Kind: eventKindOf(e.Kind), Member: memberOf(e.Member)})
+	if e.Kind == swim.EventNameConflict {
+		// Gossip shows two processes taking turns under one name
+		// (swim's detection); the member that joined second was not
+		// stopped at its join (a seed of an older version, say).
+		n.met.NameConflict()
+		if ok, suppressed := n.limiter.allow("name-conflict-gossip", time.Now()); ok {
+			n.log.Warn("two processes claim one member name: give one of them another name", "member", e.Member.Name, "addr", e.Member.Addr, "other_addr", e.Addr, "suppressed", suppressed)
+		}
+	}
+	n.deliver(Event{Kind: eventKindOf(e.Kind), Member: memberOf(e.Member), ConflictAddr: e.Addr})
 }
 
 // deliver hands an event to the subscriber without ever waiting.
 func (n *Node) deliver(ev Event) {
 	n.log.Debug("event", "kind", ev.Kind.String(), "member", ev.Member.Name, "addr", ev.Member.Addr)
+	ev.Member.Clock = n.clockEvent(ev)
+	n.publish(ev)
+	if n.cfg.eventBuffer == 0 {
+		return // the default channel is off: Subscribe only
+	}
 	select {
 	case n.events <- ev:
 	default:
@@ -490,21 +556,9 @@ func (n *Node) report() {
 	if n.met == nil {
 		return
 	}
-	var alive, suspect, dead, left int
-	n.reportBuf = n.core.AppendMembers(n.reportBuf[:0])
-	for _, m := range n.reportBuf {
-		switch m.State {
-		case swim.StateAlive:
-			alive++
-		case swim.StateSuspect:
-			suspect++
-		case swim.StateDead:
-			dead++
-		case swim.StateLeft:
-			left++
-		}
-	}
-	n.met.MemberCounts(alive, suspect, dead, left)
+	c := n.counts()
+	n.met.MemberCounts(c.Alive, c.Suspect, c.Dead, c.Left)
+	n.clockReport()
 	n.met.HealthScore(n.core.Health())
 	n.met.SetGauge(metrics.ReplayWindow, float32(n.replay.EffectiveWindow(time.Now()).Seconds()))
 	n.met.GossipQueueDepth(n.core.QueueLen())
@@ -533,7 +587,7 @@ func (n *Node) report() {
 			n.lastDropped[r] = n.drops[r]
 		}
 	}
-	if dropped := n.dropped.Load(); dropped > n.lastDrops {
+	if dropped := n.dropped.Load() + n.subs.dropped.Load(); dropped > n.lastDrops {
 		n.met.EventOverflow(dropped - n.lastDrops)
 		n.lastDrops = dropped
 	}
@@ -573,7 +627,7 @@ func (n *Node) Join(ctx context.Context, seeds ...string) (int, error) {
 	var errs []error
 	self := n.tr.LocalAddr()
 	for _, s := range seeds {
-		as, err := resolveSeed(ctx, s)
+		as, err := resolveSeed(ctx, s, n.lookup())
 		if err != nil {
 			errs = append(errs, fmt.Errorf("seed %q: %w", s, err))
 			continue
@@ -679,8 +733,8 @@ func (n *Node) joinOne(ctx context.Context, a netip.AddrPort) error {
 }
 
 // resolveSeed turns a seed into addresses: an address or template
-// directly, a host name through DNS.
-func resolveSeed(ctx context.Context, s string) ([]netip.AddrPort, error) {
+// directly, a host name through lookup (DNS).
+func resolveSeed(ctx context.Context, s string, lookup lookupFunc) ([]netip.AddrPort, error) {
 	a, err := transport.ResolveAddr(s, DefaultPort)
 	if err == nil {
 		return []netip.AddrPort{a}, nil
@@ -693,7 +747,7 @@ func resolveSeed(ctx context.Context, s string) ([]netip.AddrPort, error) {
 	if perr != nil || port == 0 {
 		return nil, fmt.Errorf("invalid port %q", portStr)
 	}
-	ips, lerr := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+	ips, lerr := lookup(ctx, host)
 	if lerr != nil {
 		return nil, lerr
 	}
@@ -747,6 +801,8 @@ func (n *Node) Shutdown() error {
 		n.streamMu.Unlock()
 		n.bg.Wait()
 		close(n.events)
+		close(n.messages)
+		n.subs.closeAll()
 		n.log.Info("shut down")
 	})
 	return err
@@ -762,6 +818,7 @@ func (n *Node) Members() []Member {
 	for i, m := range ms {
 		out[i] = memberOf(m)
 	}
+	n.clock.fill(out)
 	slices.SortFunc(out, func(a, b Member) int { return strings.Compare(a.Name, b.Name) })
 	return out
 }
@@ -776,7 +833,7 @@ func (n *Node) Member(name string) (Member, bool) {
 	if !ok {
 		return Member{}, false
 	}
-	return memberOf(m), true
+	return n.withClock(memberOf(m)), true
 }
 
 // Myself returns our own entry: the address others reach us at (with the
@@ -788,10 +845,14 @@ func (n *Node) Myself() Member {
 }
 
 // SetPayload replaces our payload. It raises our incarnation so that the
-// change overrides what others hold, and spreads it by gossip.
+// change overrides what others hold, and spreads it by gossip. Above the
+// payload cap it fails with ErrPayloadTooLarge.
 func (n *Node) SetPayload(p []byte) error {
 	if !n.running() {
 		return ErrShutdown
+	}
+	if len(p) > n.pcfg.MaxPayload {
+		return fmt.Errorf("membership: set payload: %w: %d bytes exceeds MaxPayload %d (WithMaxPayload)", ErrPayloadTooLarge, len(p), n.pcfg.MaxPayload)
 	}
 	var err error
 	n.do(func() { err = n.core.SetPayload(p) })
@@ -802,9 +863,12 @@ func (n *Node) SetPayload(p []byte) error {
 }
 
 // Probe pings addr once, member or not, and returns the round-trip time, or
-// ErrNoAck if no ack came within one protocol period.
+// ErrNoAck if no ack came within one protocol period. addr is "ip:port",
+// an IP (port 7946), a go-sockaddr template or "host:port", resolved with
+// ctx; a host name with several addresses pings each at once and returns
+// the first answer's round trip.
 func (n *Node) Probe(ctx context.Context, addr string) (time.Duration, error) {
-	r, err := n.probe(ctx, addr, (*swim.Core).Probe)
+	r, err := n.probe(ctx, addr, (*swim.Core).Probe, false)
 	if err != nil {
 		return 0, err
 	}
@@ -812,21 +876,20 @@ func (n *Node) Probe(ctx context.Context, addr string) (time.Duration, error) {
 }
 
 // AddMember probes addr, a member we do not know yet; its ack introduces it
-// and it joins our view, from where gossip spreads it.
+// and it joins our view, from where gossip spreads it. addr takes the
+// forms Probe takes; a host name with several addresses probes each at
+// once and adds every member that answers, succeeding if one did.
+//
+// Tarantool's add_member puts an address in the table as alive at once,
+// and failure detection sorts it out later. AddMember adds only a member
+// that answers, and otherwise fails with ErrNoAck: a member here is known
+// by its name, which only its ack tells us, and an entry that nobody
+// vouched for would be probed, suspected and declared dead by the whole
+// cluster, for a member that may never have existed. For one that is not
+// up yet, call AddMember again, or Join it, which retries until ctx ends.
 func (n *Node) AddMember(ctx context.Context, addr string) error {
-	_, err := n.probe(ctx, addr, (*swim.Core).AddMember)
+	_, err := n.probe(ctx, addr, (*swim.Core).AddMember, true)
 	return err
-}
-
-func (n *Node) probe(ctx context.Context, addr string, start func(*swim.Core, netip.AddrPort) (uint64, error)) (swim.ProbeResult, error) {
-	if !n.running() {
-		return swim.ProbeResult{}, ErrShutdown
-	}
-	a, err := transport.ResolveAddr(addr, DefaultPort)
-	if err != nil {
-		return swim.ProbeResult{}, fmt.Errorf("membership: probe %q: %w", addr, err)
-	}
-	return n.probeAddr(ctx, a, start)
 }
 
 func (n *Node) probeAddr(ctx context.Context, a netip.AddrPort, start func(*swim.Core, netip.AddrPort) (uint64, error)) (swim.ProbeResult, error) {
@@ -860,7 +923,16 @@ func (n *Node) probeAddr(ctx context.Context, a netip.AddrPort, start func(*swim
 // WithEventBuffer): when the consumer is slow, events are dropped and
 // counted, never queued without bound, and the protocol never waits. It is
 // closed by Shutdown.
-func (n *Node) Events() <-chan Event { return n.events }
+//
+// It is the node's default subscription, there from New on so that no
+// event is missed before the first read; Subscribe adds independent ones.
+// With WithEventBuffer(0) it is off, and Events returns a closed channel.
+func (n *Node) Events() <-chan Event {
+	if n.cfg.eventBuffer == 0 {
+		return closedEvents
+	}
+	return n.events
+}
 
 // Keyring returns the node's keyring, for rotation (Install, Use, Remove),
 // or nil when the node runs without encryption.

@@ -155,7 +155,7 @@ func TestOptionErrors(t *testing.T) {
 	}{
 		{WithName(""), "name must be 1 to 255 bytes"},
 		{WithLabel("bad\x00label"), "control character"},
-		{WithMaxDatagramSize(100), "not in [512"},
+		{WithMaxDatagramSize(100), "at least 1134 bytes"},
 		{WithMetrics(42), "neither a go-metrics MetricSink"},
 		{WithPayload(make([]byte, 600)), "cap is 512"},
 		{WithProbeInterval(-1), "ProbeInterval"},

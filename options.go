@@ -102,8 +102,14 @@ type config struct {
 	streamTimeout time.Duration
 	maxStream     int64
 	maxInbound    int
+	state         AppState
+	maxState      int
+	messageBuffer int
 	maxPending    int
 	maxOutbound   int
+
+	clockSkew func() time.Duration // tests: see withClockSkew
+	lookup    lookupFunc           // tests: see withLookup
 }
 
 // Defaults that are not in swim.Config.
@@ -141,6 +147,8 @@ func defaultConfig() config {
 		maxInbound:    DefaultMaxInboundStreams,
 		maxPending:    DefaultMaxPendingStreams,
 		maxOutbound:   4,
+		maxState:      DefaultMaxState,
+		messageBuffer: DefaultMessageBuffer,
 	}
 }
 
@@ -307,11 +315,17 @@ func WithAdaptiveAckTimeout(lo, hi time.Duration) Option {
 }
 
 // WithMaxDatagramSize sets the largest UDP payload the node sends, sealed:
-// raise it for jumbo frames, lower it for tunnels. Default 1400.
+// raise it for jumbo frames, lower it for tunnels. Default 1400, at most
+// 65507. The least is what the largest probe message and the largest update
+// behind it (a 255-byte name, an IPv6 address, a payload at the
+// WithMaxPayload cap) take once sealed: 1134 bytes with the defaults
+// (XChaCha20-Poly1305, 512-byte payload cap), 1122 with AES-GCM, and 620
+// (608 with AES-GCM) with no payload at all. New refuses less with an error
+// that names the least for the chosen suite and payload cap.
 func WithMaxDatagramSize(n int) Option {
 	return func(c *config) error {
-		if n < 512 || n > transport.MaxDatagram {
-			return fmt.Errorf("WithMaxDatagramSize: %d not in [512, %d]", n, transport.MaxDatagram)
+		if n < 1 || n > transport.MaxDatagram {
+			return fmt.Errorf("WithMaxDatagramSize: %d not in [1, %d]; New also needs room for a probe and an update (1134 bytes with the defaults)", n, transport.MaxDatagram)
 		}
 		c.maxDatagram = n
 		return nil
@@ -319,7 +333,13 @@ func WithMaxDatagramSize(n int) Option {
 }
 
 // WithMaxPayload sets the payload cap, which must be the same on every
-// member. Default 512 bytes.
+// member. Default 512 bytes. Every update must fit one datagram: the cap
+// can be at most what an alive message with the longest name (255 bytes),
+// an IPv6 address and the highest incarnation leaves of a datagram behind
+// the largest ack, which is 778 bytes with the default 1400-byte datagrams
+// and XChaCha20-Poly1305 (790 with AES-GCM; swim.MaxPayloadFor computes
+// it). New refuses a larger cap with an error that names the largest one
+// that fits: raise WithMaxDatagramSize (jumbo frames) for more.
 func WithMaxPayload(n int) Option {
 	return tweak(func(s *swim.Config) { s.MaxPayload = n })
 }
@@ -359,11 +379,12 @@ func WithReplayCache(n int) Option {
 
 // WithEventBuffer sets the capacity of the Events channel. When it is full,
 // events are dropped and counted (the protocol never waits); Members is
-// always the truth. Default 1024.
+// always the truth. Zero turns the Events channel off, for a program that
+// uses only Subscribe. Default 1024.
 func WithEventBuffer(n int) Option {
 	return func(c *config) error {
-		if n < 1 {
-			return fmt.Errorf("WithEventBuffer: %d: the channel needs room for at least 1 event", n)
+		if n < 0 {
+			return fmt.Errorf("WithEventBuffer: %d: negative (0 turns the Events channel off)", n)
 		}
 		c.eventBuffer = n
 		return nil

@@ -343,15 +343,19 @@ func (n *Node) serveStream(s *streamConn) error {
 	if err != nil {
 		return err
 	}
-	peer, err := n.readSnapshot(st, func() error {
+	first, fin, err := st.ReadRecord()
+	if err == nil {
+		// The peer holds a key: give it a serving slot.
 		if !n.promote(s, stageAuthed, s.opened.Add(n.cfg.streamTimeout)) {
 			if n.wasEvicted(s) {
-				return errRefused
+				err = errRefused
+			} else {
+				err = errAuthedFull
 			}
-			return errAuthedFull
+		} else {
+			err = c.SetDeadline(s.opened.Add(n.cfg.streamTimeout))
 		}
-		return c.SetDeadline(s.opened.Add(n.cfg.streamTimeout))
-	})
+	}
 	if errors.Is(err, errAuthedFull) {
 		n.met.Drop(metrics.DropStreamBusy)
 		n.logRefusal(c, "an authenticated peer waited for a stream slot until its deadline")
@@ -361,6 +365,13 @@ func (n *Node) serveStream(s *streamConn) error {
 		if n.wasEvicted(s) {
 			return n.evicted(s, stageHello)
 		}
+		return err
+	}
+	if len(first) > 0 && first[0] == recordMessage {
+		return n.serveMessage(st, first, fin)
+	}
+	peer, remote, err := n.readExchange(st, first, fin)
+	if err != nil {
 		return err
 	}
 	var ours swim.Snapshot
@@ -377,7 +388,8 @@ func (n *Node) serveStream(s *streamConn) error {
 	if merr != nil {
 		return merr
 	}
-	return n.writeSnapshot(st, &ours)
+	n.mergeState(remote, peer.Join)
+	return n.writeExchange(st, &ours, n.localState(peer.Join))
 }
 
 // errAuthedFull: a stream authenticated while every slot was taken.
@@ -440,10 +452,15 @@ func (n *Node) pushPull(ctx context.Context, addr netip.AddrPort, join bool) (er
 	var ours swim.Snapshot
 	n.do(func() { ours = n.core.Snapshot() })
 	ours.Join = join
-	if err := n.writeSnapshot(st, &ours); err != nil {
+	if err := n.writeExchange(st, &ours, n.localState(join)); err != nil {
 		return n.ctxErr(ctx, hintRefused(err))
 	}
-	peer, err := n.readSnapshot(st, nil)
+	first, fin, err := st.ReadRecord()
+	var peer swim.Snapshot
+	var remote []byte
+	if err == nil {
+		peer, remote, err = n.readExchange(st, first, fin)
+	}
 	if err != nil {
 		if rerr := n.refusal(err); rerr != nil {
 			return rerr
@@ -451,7 +468,11 @@ func (n *Node) pushPull(ctx context.Context, addr netip.AddrPort, join bool) (er
 		return n.ctxErr(ctx, hintRefused(err))
 	}
 	n.do(func() { err = n.core.Merge(time.Now(), &peer) })
-	return err
+	if err != nil {
+		return err
+	}
+	n.mergeState(remote, join)
+	return nil
 }
 
 // ctxErr prefers the context's error when the context ended: a closed
@@ -463,7 +484,18 @@ func (n *Node) ctxErr(ctx context.Context, err error) error {
 	return err
 }
 
-func (n *Node) writeSnapshot(st *envelope.Stream, s *swim.Snapshot) error {
+// The first byte of a stream's records says what they carry. A snapshot's
+// frames start with the codec's version byte (0x10 to 0x1f, codec.Version);
+// the others are the runtime's own.
+const (
+	recordMessage    = 0x20 // a reliable application message (messages.go)
+	recordState      = 0x21 // application state after a snapshot (WithState)
+	recordMessageAck = 0x22 // the receiver's answer to a reliable message
+)
+
+// writeExchange writes our snapshot, then the application's state if it has
+// any, then the final record.
+func (n *Node) writeExchange(st *envelope.Stream, s *swim.Snapshot, state []byte) error {
 	w, err := codec.NewSnapshotWriter(codec.FrameWriterFunc(func(f []byte) error {
 		return st.WriteRecord(f, false)
 	}), 0)
@@ -473,30 +505,51 @@ func (n *Node) writeSnapshot(st *envelope.Stream, s *swim.Snapshot) error {
 	if err := w.WriteSnapshot(s); err != nil {
 		return fmt.Errorf("write snapshot: %w", err)
 	}
+	if err := writeChunks(st, recordState, state); err != nil {
+		return fmt.Errorf("write application state: %w", err)
+	}
 	return st.WriteRecord(nil, true)
 }
 
-// errTrailing: a snapshot stream went on after its last member.
+// writeChunks writes data as records of at most envelope.MaxRecord bytes,
+// each starting with the byte kind. Nothing is written for empty data.
+func writeChunks(st *envelope.Stream, kind byte, data []byte) error {
+	buf := make([]byte, 0, min(len(data), envelope.MaxRecord-1)+1)
+	for len(data) > 0 {
+		k := min(len(data), envelope.MaxRecord-1)
+		buf = append(append(buf[:0], kind), data[:k]...)
+		if err := st.WriteRecord(buf, false); err != nil {
+			return err
+		}
+		data = data[k:]
+	}
+	return nil
+}
+
+// errTrailing: a snapshot stream went on after its last member with
+// something other than application state.
 var errTrailing = errors.New("snapshot stream has data after its last member")
 
-// readSnapshot reads the peer's snapshot; onAuth, if not nil, runs once
-// the first record has opened, and an error from it ends the read.
-func (n *Node) readSnapshot(st *envelope.Stream, onAuth func() error) (swim.Snapshot, error) {
-	final := false
+// readExchange reads the peer's snapshot, whose first record is first
+// (final if fin), then its application state, up to the final record.
+func (n *Node) readExchange(st *envelope.Stream, first []byte, fin bool) (swim.Snapshot, []byte, error) {
+	final := fin
+	pending := first
 	r, err := codec.NewSnapshotReader(codec.FrameReaderFunc(func() ([]byte, error) {
+		if pending != nil {
+			data := pending
+			pending = nil
+			if final && len(data) == 0 {
+				return nil, io.EOF
+			}
+			return data, nil
+		}
 		if final {
 			return nil, io.EOF
 		}
 		data, fin, err := st.ReadRecord()
 		if err != nil {
 			return nil, err
-		}
-		if onAuth != nil {
-			f := onAuth
-			onAuth = nil
-			if err := f(); err != nil {
-				return nil, err
-			}
 		}
 		final = fin
 		if fin && len(data) == 0 {
@@ -505,22 +558,31 @@ func (n *Node) readSnapshot(st *envelope.Stream, onAuth func() error) (swim.Snap
 		return data, nil
 	}), codec.Limits{MaxPayload: n.pcfg.MaxPayload, MaxMembers: n.pcfg.MaxMembers})
 	if err != nil {
-		return swim.Snapshot{}, err
+		return swim.Snapshot{}, nil, err
 	}
 	var s swim.Snapshot
 	if err := r.ReadSnapshot(&s); err != nil {
-		return swim.Snapshot{}, fmt.Errorf("read snapshot: %w", err)
+		return swim.Snapshot{}, nil, fmt.Errorf("read snapshot: %w", err)
 	}
-	if !final {
+	var state []byte
+	for !final {
 		data, fin, err := st.ReadRecord()
 		if err != nil {
-			return swim.Snapshot{}, fmt.Errorf("read snapshot end: %w", err)
+			return swim.Snapshot{}, nil, fmt.Errorf("read snapshot end: %w", err)
 		}
-		if !fin || len(data) != 0 {
-			return swim.Snapshot{}, errTrailing
+		final = fin
+		switch {
+		case fin && len(data) == 0:
+		case len(data) > 0 && data[0] == recordState:
+			if len(state)+len(data)-1 > n.cfg.maxState {
+				return swim.Snapshot{}, nil, fmt.Errorf("%w: application state above %d bytes", envelope.ErrStreamTooLarge, n.cfg.maxState)
+			}
+			state = append(state, data[1:]...)
+		default:
+			return swim.Snapshot{}, nil, errTrailing
 		}
 	}
-	return s, nil
+	return s, state, nil
 }
 
 // streamDropReason classifies why a stream failed because of what the

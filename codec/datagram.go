@@ -17,9 +17,11 @@ import (
 // kind, and nothing else; a decoder skips the kinds and the trailing fields
 // it does not know. Any other change needs a new major version, and a
 // decoder rejects a major it does not know with ErrVersion.
+//
+// Version 1.1 added the pad message (swim.KindPad).
 const (
 	VersionMajor = 1
-	VersionMinor = 0
+	VersionMinor = 1
 	Version      = VersionMajor<<4 | VersionMinor
 )
 
@@ -44,6 +46,10 @@ const (
 	// MaxPayloadLimit is the largest payload the codec carries at all: an
 	// alive message with it still fits a 9000-byte jumbo datagram.
 	MaxPayloadLimit = 8192
+	// MaxPadding bounds the filler of a pad message (swim.KindPad), which
+	// Limits.MaxPayload does not: it is more than a UDP datagram holds,
+	// so the datagram alone bounds padding. swim never pads beyond it.
+	MaxPadding = 1<<16 - 1
 	// DefaultMaxMembers is the default bound on members in a push-pull
 	// snapshot.
 	DefaultMaxMembers = 1 << 16
@@ -131,7 +137,8 @@ func Fit(budget int, msgs []swim.Message) int {
 // how much is needed). If a message cannot be sent (an unknown kind, a name
 // longer than swim.MaxNameLen, a missing required field, an invalid address,
 // an incarnation above swim.MaxIncarnation, a payload above
-// MaxPayloadLimit), it returns dst unchanged and a *FieldError.
+// MaxPayloadLimit, or MaxPadding for a pad message), it returns dst
+// unchanged and a *FieldError.
 //
 // The encoder applies the hard limits only; the sender must bound payloads
 // by the same Limits.MaxPayload its peers decode with (swim's payload cap).

@@ -96,7 +96,7 @@ func TestEncodeRejects(t *testing.T) {
 		field    string
 		sentinel error
 	}{
-		{"unknown kind", swim.Message{Kind: 9, From: "a"}, "kind", ErrInvalid},
+		{"unknown kind", swim.Message{Kind: 10, From: "a"}, "kind", ErrInvalid},
 		{"zero kind", swim.Message{From: "a"}, "kind", ErrInvalid},
 		{"long from", swim.Message{Kind: swim.KindPing, From: long}, "from", ErrLimit},
 		{"long name", swim.Message{Kind: swim.KindSuspect, From: "a", Name: long}, "name", ErrLimit},
@@ -186,11 +186,11 @@ func TestDecodeRejects(t *testing.T) {
 		{"nack not bool", []string{"10 91 9602 00 a161 a162 c4060a0000011f9a 00"}, "nack", ErrMalformed},
 		{"trailing bytes", []string{"10 91 9304 00 a178 00"}, "datagram", ErrMalformed},
 		{"reserved byte in unknown field", []string{"10 91 9404 00 a178 c1"}, "field 3", ErrMalformed},
-		{"too deep", []string{"10 91 9409 00 a178", strings.Repeat("91", MaxDepth-1), "c0"}, "depth", ErrLimit},
+		{"too deep", []string{"10 91 940a 00 a178", strings.Repeat("91", MaxDepth-1), "c0"}, "depth", ErrLimit},
 		{"too deep in known kind", []string{"10 91 9504 00 a178", strings.Repeat("91", MaxDepth-1), "c0"}, "depth", ErrLimit},
-		{"unknown kind truncated", []string{"10 91 9309 00 d9"}, "message of kind 9", ErrTruncated},
-		{"ext truncated", []string{"10 91 9309 00 c7ff01"}, "message of kind 9", ErrTruncated},
-		{"map truncated", []string{"10 91 9209 df7fffffff"}, "message of kind 9", ErrTruncated},
+		{"unknown kind truncated", []string{"10 91 930a 00 d9"}, "message of kind 10", ErrTruncated},
+		{"ext truncated", []string{"10 91 930a 00 c7ff01"}, "message of kind 10", ErrTruncated},
+		{"map truncated", []string{"10 91 920a df7fffffff"}, "message of kind 10", ErrTruncated},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -210,7 +210,7 @@ func TestDecodeDepthBound(t *testing.T) {
 	// An unknown kind whose one field nests arrays down to level MaxDepth
 	// is skipped; one level more is rejected.
 	nest := func(levels int) []byte {
-		b := []byte{Version, mpFixArray | 1, mpFixArray | 2, 9}
+		b := []byte{Version, mpFixArray | 1, mpFixArray | 2, 10}
 		for range levels {
 			b = append(b, mpFixArray|1)
 		}
@@ -225,6 +225,42 @@ func TestDecodeDepthBound(t *testing.T) {
 	}
 	_, err := d.Decode(nil, nest(MaxDepth-1))
 	wantFieldError(t, err, "depth", ErrLimit)
+}
+
+func TestPadding(t *testing.T) {
+	// A pad message's filler is bounded by MaxPadding, not by
+	// Limits.MaxPayload: a ping padded to a full datagram decodes with the
+	// default limits, and its size is exact.
+	msgs := []swim.Message{
+		{Kind: swim.KindPing, Seq: 1, From: "a", Digest: 7},
+		{Kind: swim.KindPad, Payload: make([]byte, 1300)},
+	}
+	b, err := Append(nil, msgs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b) != Size(msgs) {
+		t.Fatalf("len %d, Size %d", len(b), Size(msgs))
+	}
+	var d Decoder
+	out, err := d.Decode(nil, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkMessages(t, out, msgs)
+	if _, err := Append(nil, []swim.Message{{Kind: swim.KindPad, Payload: make([]byte, MaxPadding+1)}}); err == nil {
+		t.Fatal("padding above MaxPadding encoded")
+	} else {
+		wantFieldError(t, err, "payload", ErrLimit)
+	}
+	// A decoder of version 1.0 did not know the kind and skipped it (the
+	// compatibility rule): the same bytes with kind 10, which this
+	// version does not know either, decode to the ping alone.
+	b[len(b)-MessageSize(&msgs[1])+1] = 10
+	out, err = d.Decode(nil, b)
+	if err != nil || len(out) != 1 || d.Skipped() != 1 {
+		t.Fatalf("unknown padding kind: %d messages, %d skipped, %v", len(out), d.Skipped(), err)
+	}
 }
 
 func TestDecodeLimits(t *testing.T) {

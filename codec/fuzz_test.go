@@ -46,8 +46,8 @@ func decodeSeeds() [][]byte {
 	}
 	for _, h := range []string{
 		"20dc0000",                                             // another major version
-		"13dc0002 9601 00 a178 a0 00 c0 9209c0",                // unknown trailing field, unknown kind
-		"10dc0001 9409 00 a178 919191c0",                       // nested unknown field
+		"13dc0002 9601 00 a178 a0 00 c0 920ac0",                // unknown trailing field, unknown kind
+		"10dc0001 940a 00 a178 919191c0",                       // nested unknown field
 		"10dd00000001 dc0003 d004 cf0000000000000007 da000178", // wide forms
 		"10dc0001 9406 a161 a162 cfffffffffffffffff",           // incarnation too high
 		"10dc0001 9505 a161 c4060a0000010000 00 c0",            // port 0

@@ -2,6 +2,7 @@ package codec
 
 import (
 	"encoding/hex"
+	"fmt"
 	"net/netip"
 	"strings"
 	"testing"
@@ -9,7 +10,7 @@ import (
 	"github.com/meshward/membership/swim"
 )
 
-// These bytes are the wire format of version 1.0. If this test fails, the
+// These bytes are the wire format of version 1.1. If this test fails, the
 // encoding changed: that breaks every deployed peer unless it follows the
 // compatibility rule in docs/codec.md (and then the new bytes belong here,
 // with a new minor version).
@@ -34,6 +35,8 @@ var goldenMessages = []struct {
 		"94 07 a161 a162 cffffffffffffffffe"},
 	{"left", swim.Message{Kind: swim.KindLeft, Name: "b", Addr: netip.MustParseAddrPort("10.0.0.1:7946")},
 		"95 08 a162 c4060a0000011f0a 00 c0"},
+	{"pad", swim.Message{Kind: swim.KindPad, Payload: make([]byte, 3)},
+		"92 09 c403 000000"},
 }
 
 func unhex(t *testing.T, s string) []byte {
@@ -49,7 +52,7 @@ func TestGoldenMessages(t *testing.T) {
 	var d Decoder
 	for _, g := range goldenMessages {
 		t.Run(g.name, func(t *testing.T) {
-			want := unhex(t, "10 dc0001 "+g.hex)
+			want := unhex(t, "11 dc0001 "+g.hex)
 			got, err := Append(nil, []swim.Message{g.m})
 			if err != nil {
 				t.Fatal(err)
@@ -66,7 +69,7 @@ func TestGoldenMessages(t *testing.T) {
 	}
 	t.Run("compound", func(t *testing.T) {
 		var msgs []swim.Message
-		want := "10 dc0008"
+		want := fmt.Sprintf("11 dc%04x", len(goldenMessages))
 		for _, g := range goldenMessages {
 			msgs = append(msgs, g.m)
 			want += g.hex
@@ -87,7 +90,7 @@ func TestGoldenSnapshot(t *testing.T) {
 		{Name: "n", Addr: netip.MustParseAddrPort("[2001:db8::1]:7946"), State: swim.StateLeft, Payload: []byte("x")},
 	}}
 	want := []string{
-		"10 93 a161 c3 02",
+		"11 93 a161 c3 02",
 		"dc0002 95 a16d c4060a0000011f0a 07 01 c0 95 a16e c412 20010db8000000000000000000000001 1f0a 00 03 c40178",
 	}
 	got := stream(t, s)

@@ -113,6 +113,21 @@ var kindSpecs = [...]kindSpec{
 		min:      4,
 		required: setOf(fieldName, fieldAddr),
 	},
+	// Version 1.1. Its payload is filler, bounded by MaxPadding rather
+	// than by Limits.MaxPayload (see payloadLimit).
+	swim.KindPad: {
+		fields: []field{fieldPayload},
+		min:    1,
+	},
+}
+
+// payloadLimit is the bound on the payload of a message of kind k: the
+// member payload bound, except for padding, which only the datagram bounds.
+func payloadLimit(k swim.Kind, maxPayload int) int {
+	if k == swim.KindPad {
+		return MaxPadding
+	}
+	return maxPayload
 }
 
 // specOf returns the wire form of kind k, or nil for a kind this version
@@ -277,8 +292,8 @@ func checkMessage(m *swim.Message, index, maxPayload int) *FieldError {
 				return bad(f, ErrInvalid, strconv.FormatUint(m.Incarnation, 10))
 			}
 		case fieldPayload:
-			if len(m.Payload) > maxPayload {
-				return bad(f, ErrLimit, limitDetail(len(m.Payload), maxPayload))
+			if max := payloadLimit(m.Kind, maxPayload); len(m.Payload) > max {
+				return bad(f, ErrLimit, limitDetail(len(m.Payload), max))
 			}
 		}
 	}
@@ -402,7 +417,7 @@ func (d *Decoder) readField(r *reader, dst []swim.Message, m *swim.Message, f fi
 		}
 		m.Incarnation = v
 	case fieldPayload:
-		max := d.limits.maxPayload()
+		max := payloadLimit(m.Kind, d.limits.maxPayload())
 		p, n, err := r.blob(max)
 		if err == ErrLimit {
 			return limitDetail(n, max), err

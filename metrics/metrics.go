@@ -238,6 +238,40 @@ func (m *Metrics) Refutation() {
 	m.incr(Refutations, 1, "", "", "", "")
 }
 
+// UserMessage counts one application message of type typ ("broadcast",
+// "direct", "reliable", "reliable_sent") with its result.
+func (m *Metrics) UserMessage(typ, result string) {
+	if m == nil {
+		return
+	}
+	m.incr(UserMessages, 1, LabelType, typ, LabelResult, result)
+}
+
+// UserBroadcasts adds n to the application broadcasts with result.
+func (m *Metrics) UserBroadcasts(result string, n uint64) {
+	if m == nil || n == 0 {
+		return
+	}
+	m.incr(UserBroadcasts, float32(n), LabelResult, result, "", "")
+}
+
+// UserBroadcastQueue sets the broadcast queue's depth and bytes.
+func (m *Metrics) UserBroadcastQueue(n, bytes int) {
+	if m == nil {
+		return
+	}
+	m.sink.SetGaugeWithLabels(keys[UserBroadcastQueue], float32(n), m.labels("", "", "", ""))
+	m.sink.SetGaugeWithLabels(keys[UserBroadcastQueueBytes], float32(bytes), m.labels("", "", "", ""))
+}
+
+// UserQuery counts one query event with result.
+func (m *Metrics) UserQuery(result string) {
+	if m == nil {
+		return
+	}
+	m.incr(UserQueries, 1, LabelResult, result, "", "")
+}
+
 // NameConflict counts one name claimed by two processes.
 func (m *Metrics) NameConflict() {
 	if m == nil {

@@ -85,9 +85,25 @@ const (
 	// count tells when to rotate. Counter; labels: key.
 	AESGCMSeals = Prefix + ".keyring.aesgcm.seals"
 
-	// EventsDropped counts events not delivered because the subscriber's
-	// bounded channel was full. Counter.
+	// EventsDropped counts events not delivered because a subscriber's
+	// bounded channel was full (the Events channel or a Subscription's).
+	// Counter.
 	EventsDropped = Prefix + ".events.dropped"
+	// UserMessages counts application messages by how they travelled and
+	// what became of them. Counter; labels: type, result.
+	UserMessages = Prefix + ".user.messages"
+	// UserBroadcasts counts application broadcasts through the
+	// dissemination queue by what happened. Counter; labels: result.
+	UserBroadcasts = Prefix + ".user.broadcasts"
+	// UserBroadcastQueue is the number of application broadcasts waiting
+	// to be disseminated. Gauge.
+	UserBroadcastQueue = Prefix + ".user.broadcast.queue"
+	// UserBroadcastQueueBytes is their encoded size in bytes. Gauge.
+	UserBroadcastQueueBytes = Prefix + ".user.broadcast.queue.bytes"
+	// UserQueries counts queries by what happened. Counter; labels:
+	// result.
+	UserQueries = Prefix + ".user.queries"
+
 	// NameConflicts counts names claimed by two processes at once (a
 	// joiner refused because a live member holds its name, or gossip that
 	// shows two addresses taking turns under one name). Counter.
@@ -100,6 +116,13 @@ const (
 	// tells replays apart: the configured window unless a flood filled the
 	// cache. Gauge.
 	ReplayWindow = Prefix + ".replay.window"
+
+	// ClockOffsetMax is the largest clock offset, in absolute value and
+	// milliseconds, that this node estimates for any member from its
+	// direct probes (Member.Clock). A gauge, not one per member, so that
+	// its cardinality does not grow with the cluster; 0 while no member
+	// has an estimate. Gauge.
+	ClockOffsetMax = Prefix + ".clock.offset.max"
 )
 
 // Label names.
@@ -149,13 +172,43 @@ type Channel string
 // Channels.
 const (
 	ChannelDatagram Channel = "datagram" // sealed datagrams (UDP)
-	ChannelStream   Channel = "stream"   // push-pull streams (TCP)
+	ChannelStream   Channel = "stream"   // streams (TCP): push-pull and reliable messages
 )
 
-// Push-pull results, values of LabelResult on PushPulls.
+// Push-pull results, values of LabelResult on PushPulls; ok and error
+// also end reliable sends (UserMessages, type reliable_sent).
 const (
 	ResultOK    = "ok"
 	ResultError = "error"
+)
+
+// Results of application messages received (UserMessages): handed to the
+// application, or dropped because its channel was full.
+const (
+	ResultDelivered = "delivered"
+	ResultDropped   = "dropped"
+)
+
+// Results on UserBroadcasts.
+const (
+	BroadcastQueued    = "queued"    // Broadcast accepted here
+	BroadcastSent      = "sent"      // one transmission, piggybacked or gossiped
+	BroadcastDelivered = "delivered" // first receipt, handed to the application
+	BroadcastDuplicate = "duplicate" // receipt of one already seen
+	BroadcastReplaced  = "replaced"  // a queued one replaced by a newer with its key
+	BroadcastStale     = "stale"     // older than one delivered with its key: not delivered
+	BroadcastDropped   = "dropped"   // the queue was full
+)
+
+// Results on UserQueries.
+const (
+	QuerySent      = "sent"      // Query called here
+	QueryReceived  = "received"  // a query handed to the application here
+	QueryResponded = "responded" // Respond called here
+	QueryResponse  = "response"  // a response that reached the querier
+	QueryAck       = "ack"       // a delivery acknowledgement that reached the querier
+	QueryTimedOut  = "timed_out" // a query whose deadline passed with responses missing
+	QueryComplete  = "complete"  // a query that heard from every member it expected
 )
 
 // Member states, values of LabelState on Members.
@@ -222,4 +275,6 @@ var allNames = []string{
 	PushPulls, PushPullDuration,
 	Dropped, AESGCMSeals,
 	EventsDropped, TransportDropped, NameConflicts, ReplayWindow,
+	UserMessages, UserBroadcasts, UserBroadcastQueue, UserBroadcastQueueBytes, UserQueries,
+	ClockOffsetMax,
 }

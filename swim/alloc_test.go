@@ -11,13 +11,14 @@ type steady struct {
 	c    *Core
 	now  time.Time
 	acks []Message
+	in   []Message // reused, as the runtime reuses its decoder's output
 	seq  uint32
 }
 
 func newSteady(tb testing.TB, n int) *steady {
 	c := newTestCore(tb, 0, nil)
 	know(tb, c, n)
-	s := &steady{c: c, now: t0, acks: make([]Message, 0, 8)}
+	s := &steady{c: c, now: t0, acks: make([]Message, 0, 8), in: make([]Message, 2)}
 	for range 20 * n { // run through the startup news
 		s.step()
 	}
@@ -40,11 +41,9 @@ func (s *steady) step() {
 		c.Step(at, testAddr(1), s.acks[i:i+1])
 	}
 	s.seq++
-	in := [2]Message{
-		{Kind: KindPing, Seq: s.seq, From: testName(1), Name: testName(0), Digest: c.Digest()},
-		{Kind: KindPingReq, Seq: s.seq, From: testName(2), Name: testName(3), Addr: testAddr(3), Nack: true},
-	}
-	c.Step(at, testAddr(2), in[:])
+	s.in[0] = Message{Kind: KindPing, Seq: s.seq, From: testName(1), Name: testName(0), Digest: c.Digest()}
+	s.in[1] = Message{Kind: KindPingReq, Seq: s.seq, From: testName(2), Name: testName(3), Addr: testAddr(3), Nack: true}
+	c.Step(at, testAddr(2), s.in)
 	c.Advance()
 }
 

@@ -3,6 +3,8 @@ package swim
 import (
 	"errors"
 	"fmt"
+	"net/netip"
+	"strings"
 	"time"
 )
 
@@ -156,15 +158,24 @@ type Config struct {
 	GossipInterval time.Duration
 
 	// MaxPayload is the longest payload in bytes. Default 512 (memberlist's
-	// meta limit): an alive message with payload fits one datagram.
+	// meta limit). Validate refuses a MaxPayload with which an update in
+	// the worst case (an alive or left message with a MaxNameLen name, an
+	// IPv6 address and MaxIncarnation) would not fit one datagram behind
+	// the largest ack; MaxPayloadFor gives the largest one that fits.
+	// Every update therefore leaves with the next answer we send, and so
+	// does the alive message that introduces us to a Probe or AddMember
+	// by address. With DefaultConfig that bound is 554 bytes; the node
+	// runtime's 1400-byte datagrams allow 778 (XChaCha20-Poly1305).
 	MaxPayload int
 
 	// MaxDatagram is the byte budget for one encoded compound message list
 	// (the probe message plus piggybacked updates). Default 1200: a
 	// 1400-byte UDP payload minus the envelope (header, nonce, tag,
-	// timestamp) with room to spare. It must hold a probe message with the
-	// longest names; an update that does not fit behind the probe message
-	// is never piggybacked, so leave room for the largest alive message.
+	// timestamp) with room to spare. It must hold every probe message with
+	// the longest names, and the largest ack together with the largest
+	// update (see MaxPayload). An update that does not fit behind a probe
+	// message waits for one it fits behind (an ack, or a datagram of
+	// updates alone).
 	MaxDatagram int
 
 	// CompoundOverhead is the encoded size of a compound list besides its
@@ -258,10 +269,98 @@ func (c *Config) Validate() error {
 		return bad("GossipInterval %v must not be negative", c.GossipInterval)
 	case c.CompoundOverhead < 0:
 		return bad("CompoundOverhead %d must not be negative", c.CompoundOverhead)
-	case c.MaxDatagram < c.CompoundOverhead+EstimateSize(&Message{Name: string(make([]byte, MaxNameLen)), From: string(make([]byte, MaxNameLen))}):
-		return bad("MaxDatagram %d is too small for a probe message with the longest names", c.MaxDatagram)
+	case c.MaxDatagram < c.CompoundOverhead+worstProbe(c.sizeFunc()):
+		return bad("MaxDatagram %d is too small for a probe message with the longest names: it needs %d",
+			c.MaxDatagram, c.CompoundOverhead+worstProbe(c.sizeFunc()))
+	}
+	if maxp := MaxPayloadFor(*c); maxp < 0 {
+		return bad("MaxDatagram %d is too small for an ack and an alive message with the longest names: it needs %d",
+			c.MaxDatagram, c.CompoundOverhead+worstAnswer(c.sizeFunc(), 0))
+	} else if c.MaxPayload > maxp {
+		return bad("MaxPayload %d does not fit one datagram of MaxDatagram %d bytes with the longest names (an alive message behind an ack needs %d): the largest MaxPayload that fits is %d; raise the datagram size or lower the payload",
+			c.MaxPayload, c.MaxDatagram, c.CompoundOverhead+worstAnswer(c.sizeFunc(), c.MaxPayload), maxp)
 	}
 	return nil
+}
+
+// sizeFunc is MessageSize, or EstimateSize when it is nil.
+func (c *Config) sizeFunc() func(*Message) int {
+	if c.MessageSize != nil {
+		return c.MessageSize
+	}
+	return EstimateSize
+}
+
+// zeros is read-only filler: the payload of the worst-case messages that
+// Validate sizes, and of the pad messages that the core sends (KindPad).
+var zeros [1 << 16]byte
+
+// The widest values of the fields that vary in size.
+var (
+	longName  = strings.Repeat("x", MaxNameLen)
+	widestIP  = netip.AddrPortFrom(netip.AddrFrom16([16]byte{0: 0x20, 1: 0x01, 15: 1}), 65535)
+	widestSeq = ^uint32(0)
+)
+
+// worstProbe is the size of the largest probe message: a ping, ping-req,
+// ack or nack with the longest names, an IPv6 address and the widest
+// numbers.
+func worstProbe(size func(*Message) int) int {
+	return max(
+		size(&Message{Kind: KindPing, Seq: widestSeq, From: longName, Name: longName, Digest: ^uint64(0)}),
+		size(&Message{Kind: KindPingReq, Seq: widestSeq, From: longName, Name: longName, Addr: widestIP, Nack: true}),
+		size(&Message{Kind: KindAck, Seq: widestSeq, From: longName, Digest: ^uint64(0)}),
+		size(&Message{Kind: KindNack, Seq: widestSeq, From: longName}),
+	)
+}
+
+// worstAnswer is the size of the messages of the largest ack carrying the
+// largest alive or left message with a payload of p bytes, compound
+// overhead excluded. (Suspect and dead messages carry no payload: the
+// probe check bounds them, a ping being as large.)
+func worstAnswer(size func(*Message) int, p int) int {
+	ack := size(&Message{Kind: KindAck, Seq: widestSeq, From: longName, Digest: ^uint64(0)})
+	pl := zeros[:p]
+	u := max(
+		size(&Message{Kind: KindAlive, Name: longName, Addr: widestIP, Incarnation: MaxIncarnation, Payload: pl}),
+		size(&Message{Kind: KindLeft, Name: longName, Addr: widestIP, Incarnation: MaxIncarnation, Payload: pl}),
+	)
+	return ack + u
+}
+
+// MaxPayloadFor returns the largest MaxPayload that Validate accepts with
+// cfg's MaxDatagram, CompoundOverhead and MessageSize (cfg.MaxPayload is
+// ignored): the largest payload with which an alive or left message in the
+// worst case (a MaxNameLen name, an IPv6 address, MaxIncarnation) fits one
+// datagram behind the largest ack (a MaxNameLen name, the widest sequence
+// number and digest). That is what lets every update leave with the next
+// answer we send, and the alive message that introduces us ride on the
+// answer to a Probe or AddMember by address. It returns -1 when
+// MaxDatagram is too small even without a payload, and at most 65536, the
+// range of MaxPayload.
+//
+// A runtime can quote it in the error for a payload cap that is too large,
+// and use it to size MaxDatagram for a payload it needs. MessageSize must
+// not shrink as the payload grows.
+func MaxPayloadFor(cfg Config) int {
+	size, budget := cfg.sizeFunc(), cfg.MaxDatagram-cfg.CompoundOverhead
+	fits := func(p int) bool { return worstAnswer(size, p) <= budget }
+	if !fits(0) {
+		return -1
+	}
+	const top = len(zeros)
+	if fits(top) {
+		return top
+	}
+	lo, hi := 0, top // fits(lo), !fits(hi)
+	for hi-lo > 1 {
+		if mid := lo + (hi-lo)/2; fits(mid) {
+			lo = mid
+		} else {
+			hi = mid
+		}
+	}
+	return lo
 }
 
 // EstimateSize is the built-in upper bound on the encoded size of m within a

@@ -59,12 +59,19 @@ type Core struct {
 	live    int    // alive or suspect members, ourselves included
 	digest  uint64 // sum of live members' hashes
 
+	byState [numStates]int // entries by state, ourselves and tombstones included
+
 	health         int
 	suspectedUntil int64
 	accusedHealth  int64 // when an accusation last cost us a health point
 
-	// Step's datagram source, for tellStale; invalid outside Step.
-	stepFrom netip.AddrPort
+	// Step's datagram source, for tellStale; its encoded size
+	// (CompoundOverhead plus its messages' sizes), which bounds what we
+	// answer to a sender we cannot place; and whether we can (see
+	// answerLimit). Zero outside Step.
+	stepFrom   netip.AddrPort
+	stepSize   int
+	stepPlaced bool
 	// Whether the update being learnt speaks for its subject (see learn).
 	fromSubject bool
 	// A window of one probe interval and the tellStale datagrams sent in it.
@@ -125,6 +132,7 @@ type pending struct {
 	token    uint64
 	addr     netip.AddrPort // where to reply (relay) or who was probed
 	name     string         // the target's name, if known
+	limit    int            // the size bound of the relayed ack or nack (answerLimit)
 }
 
 // New returns a Core for the member self, which starts alive at
@@ -273,8 +281,10 @@ func (c *Core) newMember(name string, addr netip.AddrPort, payload []byte) *memb
 	*m = member{
 		name: name, addr: addr, payload: payload, state: StateLeft,
 		orderIdx: -1, deadIdx: -1, qIdx: -1, tIdx: -1, toldAt: longAgo,
+		movedAt: longAgo, conflictAt: longAgo,
 	}
 	c.members[name] = m
+	c.byState[StateLeft]++
 	m.allIdx = int32(len(c.all))
 	c.all = append(c.all, m)
 	return m
@@ -305,6 +315,8 @@ func (c *Core) setState(m *member, s State, inc uint64) {
 		c.digest -= memberHash(m.name, m.inc)
 		m.counted = false
 	}
+	c.byState[m.state]--
+	c.byState[s]++
 	m.state, m.inc, m.since = s, inc, c.now
 	if s != StateSuspect {
 		m.susp = nil
@@ -352,6 +364,7 @@ func (c *Core) forget(m *member) {
 	c.timerClear(m)
 	c.dequeue(m)
 	m.susp = nil
+	c.byState[m.state]--
 	delete(c.members, m.name)
 	last := len(c.all) - 1
 	c.all[m.allIdx] = c.all[last]
@@ -387,6 +400,24 @@ func (c *Core) emit(k EventKind, m *member) {
 	c.out.Events = append(c.out.Events, Event{Kind: k, Member: m.info(c)})
 }
 
+// answerLimit bounds the datagram that answers (or, for a ping-req,
+// relays the outcome to) the sender of the datagram being stepped. A
+// sender that was a live member at the address the datagram came from
+// before the datagram arrived (stepPlaced) gets a full datagram. Anyone
+// else (a stranger, a known name at another address, ourselves, a member
+// we hold dead or left) gets no more bytes than the datagram had (stepSize),
+// unless the bare answer alone is larger, which always goes. So an
+// attacker who replays a captured datagram with a forged source address
+// (the replay guard is per receiver) cannot make us send its victim more
+// bytes than it sent us: RFC 9000 §8.1's anti-amplification rule, at a
+// factor of one. A prober that may not be placed pads its ping (see pad).
+func (c *Core) answerLimit() int {
+	if c.stepPlaced {
+		return c.cfg.MaxDatagram
+	}
+	return min(c.stepSize, c.cfg.MaxDatagram)
+}
+
 // updateMsg is the update that describes our current view of m.
 func (c *Core) updateMsg(m *member) Message {
 	switch m.state {
@@ -420,16 +451,23 @@ func (c *Core) Digest() uint64 {
 }
 
 // send appends one datagram to To: the probe message p, then
-// piggybacked updates up to the byte budget: our own state first when
-// introduce is set, news about the recipient first (Lifeguard §4.3, the
-// buddy system; and our view of a member that seems not to know it is dead),
-// then the dissemination queue, least-sent first (SWIM §4.1).
+// piggybacked updates up to the byte budget of MaxDatagram: our own state
+// first when introduce is set, news about the recipient first (Lifeguard
+// §4.3, the buddy system; and our view of a member that seems not to know
+// it is dead), then the dissemination queue, least-sent first (SWIM §4.1).
 //
 // It returns the number of updates carried.
 func (c *Core) send(to netip.AddrPort, p Message, about *member, introduce bool) int {
+	return c.sendWithin(to, p, about, introduce, c.cfg.MaxDatagram)
+}
+
+// sendWithin is send with the whole datagram (CompoundOverhead and every
+// message) bounded by limit bytes instead of MaxDatagram. The probe message
+// p goes whatever the limit; what follows it goes only as far as it fits.
+func (c *Core) sendWithin(to netip.AddrPort, p Message, about *member, introduce bool, limit int) int {
 	start := len(c.arena)
 	c.arena = append(c.arena, p)
-	budget := c.cfg.MaxDatagram - c.cfg.CompoundOverhead - c.size(&c.arena[start])
+	budget := min(limit, c.cfg.MaxDatagram) - c.cfg.CompoundOverhead - c.size(&c.arena[start])
 	if about == c.self {
 		about = nil
 	}
@@ -470,6 +508,55 @@ func (c *Core) gossip(carried int, skip *member) {
 	}
 }
 
+// pad fills the datagram that the output ends with up to MaxDatagram with a
+// pad message, so that its answer may be a full datagram although we are
+// not (yet) a member the receiver can place: the receiver answers such a
+// sender with no more bytes than it received (answerLimit), as a QUIC
+// client pads its first datagram (RFC 9000 §8.1, §14.1).
+func (c *Core) pad() {
+	d := &c.out.Datagrams[len(c.out.Datagrams)-1]
+	start := len(c.arena) - len(d.Msgs)
+	room := c.cfg.MaxDatagram - c.datagramSize(d.Msgs)
+	m := Message{Kind: KindPad}
+	n := min(room-c.size(&m), len(zeros)-1)
+	// The pad's own length header grows with n: a few steps down settle it.
+	for range 4 {
+		if n < 0 {
+			return
+		}
+		m.Payload = zeros[:n:n]
+		over := c.size(&m) - room
+		if over <= 0 {
+			c.arena = append(c.arena, m)
+			d.Msgs = c.arena[start:len(c.arena):len(c.arena)]
+			return
+		}
+		n -= over
+	}
+}
+
+// datagramSize is the encoded size of a datagram holding msgs.
+func (c *Core) datagramSize(msgs []Message) int {
+	n := c.cfg.CompoundOverhead
+	for i := range msgs {
+		n += c.size(&msgs[i])
+	}
+	return n
+}
+
+// tooLarge reports whether an update of sz bytes cannot fit even an
+// otherwise empty datagram. Validate makes that impossible for every
+// update with the sizes it checks; should MessageSize disagree, the update
+// is dropped from the queue and counted rather than kept (and retried, and
+// holding back fast repair, the gossip timer and LeaveDone) forever.
+func (c *Core) tooLarge(sz int) bool {
+	if c.cfg.CompoundOverhead+sz <= c.cfg.MaxDatagram {
+		return false
+	}
+	c.count[CountUpdateTooLarge]++
+	return true
+}
+
 // forceUpdate appends our view of m ahead of the queue, counting it as one
 // transmission if m is queued.
 func (c *Core) forceUpdate(m *member, budget *int) {
@@ -478,6 +565,9 @@ func (c *Core) forceUpdate(m *member, budget *int) {
 	if sz > *budget {
 		c.arena[len(c.arena)-1] = Message{}
 		c.arena = c.arena[:len(c.arena)-1]
+		if m.qIdx >= 0 && c.tooLarge(sz) {
+			c.dequeue(m)
+		}
 		return
 	}
 	*budget -= sz
@@ -501,7 +591,7 @@ func (c *Core) pack(budget *int, skip1 *member, skipSelf bool) {
 	quiet := c.quiet()
 	c.scratch = c.scratch[:0]
 	skips := 0
-	for pops := 0; len(c.queue) > 0 && pops < maxPackPops && skips < maxPackSkips; pops++ {
+	for pops := 0; len(c.queue) > 0 && pops < maxPackPops && skips < maxPackSkips && *budget > 0; pops++ {
 		m := c.queue[0]
 		c.dequeue(m)
 		c.scratch = append(c.scratch, m)
@@ -516,6 +606,11 @@ func (c *Core) pack(budget *int, skip1 *member, skipSelf bool) {
 		if sz > *budget {
 			c.arena[len(c.arena)-1] = Message{}
 			c.arena = c.arena[:len(c.arena)-1]
+			if c.tooLarge(sz) {
+				// Dropped: not put back in the queue.
+				c.scratch = c.scratch[:len(c.scratch)-1]
+				continue
+			}
 			skips++
 			continue
 		}
@@ -727,6 +822,9 @@ func (c *Core) probeAddr(addr netip.AddrPort, kind pendingKind) (uint64, error) 
 		start: c.now, deadline: c.now + int64(c.cfg.ProbeInterval),
 	})
 	c.send(addr, Message{Kind: KindPing, Seq: seq, From: c.self.name, Digest: c.Digest()}, nil, true)
+	// The receiver may not know us, or not at this address: padding lets
+	// its answer carry its alive message, which names it (see pad).
+	c.pad()
 	return tok, nil
 }
 

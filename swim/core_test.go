@@ -420,7 +420,7 @@ func TestNewerNewsReplacesOlder(t *testing.T) {
 }
 
 func TestRetransmitLimitAndBudget(t *testing.T) {
-	c := newTestCore(t, 0, func(cfg *Config) { cfg.MaxDatagram = 600 })
+	c := newTestCore(t, 0, func(cfg *Config) { cfg.MaxDatagram, cfg.MaxPayload = 750, 100 })
 	know(t, c, 16)
 	payload := make([]byte, 100)
 	for i := 100; i < 130; i++ {
@@ -442,8 +442,8 @@ func TestRetransmitLimitAndBudget(t *testing.T) {
 					sent[d.Msgs[j].Name]++
 				}
 			}
-			if size > 600 {
-				t.Fatalf("datagram of %d bytes exceeds the 600-byte budget", size)
+			if size > 750 {
+				t.Fatalf("datagram of %d bytes exceeds the 750-byte budget", size)
 			}
 		}
 		c.Advance()

@@ -31,8 +31,8 @@
 // Merge), membership Events, and ProbeResults for Probe and AddMember
 // calls, matched by token. Everything in it stays valid until Advance.
 //
-// Read access: Myself, Member, AppendMembers, NumMembers, NumLive, Health,
-// QueueLen, AckTimeout, Digest, LeaveDone, and Count for the counters of
+// Read access: Myself, Member, MemberByAddr, AppendMembers, NumMembers,
+// NumLive, NumInState, Health, QueueLen, AckTimeout, Digest, LeaveDone, and Count for the counters of
 // rejected input and protocol activity (see Counter), which map onto
 // metrics.
 //
@@ -51,6 +51,10 @@
 //   - Dissemination (SWIM §4.1): updates ride on every datagram, each
 //     λ·⌈log2(n+1)⌉ times, least-sent first, one per member (newer news
 //     replaces older); under a backlog a few extra gossip datagrams go out.
+//     Config.Validate caps MaxPayload so that every update fits one
+//     datagram behind the largest ack (MaxPayloadFor); an update that
+//     does not fit even an empty datagram all the same (a MessageSize at
+//     odds with the check) is dropped and counted, never kept forever.
 //   - Incarnations (SWIM §4.2): only a member raises its own, to refute, to
 //     change its payload, to leave, or to move above what the cluster
 //     remembers of a previous life. Stale news from a member about itself
@@ -67,6 +71,24 @@
 //     rate-limited datagrams: one probe message per datagram is acted on,
 //     ping-reqs are relayed only to known members at their known address,
 //     and "your view is stale" goes only to a member speaking for itself.
+//   - No amplification: a replayed datagram with a forged source address
+//     must not make us send its victim more bytes than it sent (RFC 9000
+//     §8.1's rule). Only a sender that was a live member at the datagram's
+//     source address before the datagram arrived gets a full answer; to
+//     anyone else the answer (an ack, a relayed ack or nack, a stale view)
+//     is at most the datagram's encoded size, as Config.MessageSize counts
+//     it plus CompoundOverhead, or the bare answer if that is larger. A
+//     ping to a bare address (Probe, AddMember) is padded to MaxDatagram
+//     with a pad message (KindPad), so that the answer can carry the
+//     answerer's alive message.
+//   - Name conflicts: one name claimed from two addresses (two processes
+//     started under one name) makes them refute each other forever. We
+//     report it with EventNameConflict (and CountNameConflict): about
+//     ourselves, when our name is announced at another address at an
+//     incarnation we have reached, which only we raise; about another
+//     member, when its address goes A→B→A at rising incarnations within
+//     four dissemination times. A restart at a new address is not one,
+//     since a process's first incarnation comes from the clock.
 //
 // This package imports only the standard library.
 package swim

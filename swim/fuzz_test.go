@@ -93,7 +93,8 @@ func FuzzStep(f *testing.F) {
 			cfg.MaxMembers = 8
 			cfg.MaxQueuedUpdates = 4
 			cfg.MaxPendingProbes = 3
-			cfg.MaxDatagram = 700
+			cfg.MaxDatagram = 850
+			cfg.MaxPayload = 200
 		})
 		know(t, c, 4)
 		now := t0

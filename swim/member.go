@@ -37,6 +37,12 @@ type member struct {
 
 	counted bool  // whether memberHash(name, inc) is in Core.digest
 	toldAt  int64 // last time we told it our newer view of it (rate limit)
+
+	// Name conflicts (see Core.noteMove): the address it last moved from
+	// and when, and when we last reported a conflict about it.
+	prevAddr   netip.AddrPort
+	movedAt    int64
+	conflictAt int64
 }
 
 // suspicion is the state of a suspicion (Lifeguard §4.2): who confirmed it

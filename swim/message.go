@@ -34,6 +34,14 @@ const (
 	// KindLeft says Name left the group on purpose at Incarnation, with its
 	// last Payload.
 	KindLeft Kind = 8
+	// KindPad is padding: its Payload is filler that carries nothing and
+	// that the receiver ignores. A ping to a bare address (Probe,
+	// AddMember) is padded to MaxDatagram so that the answer, which must
+	// carry the answerer's alive message, may be as large: an answer to a
+	// sender we cannot place is never larger than what it answers (the
+	// client pads its first datagram in QUIC, RFC 9000 §8.1 and §14.1).
+	// Older peers' decoders skip the kind (docs/codec.md).
+	KindPad Kind = 9
 )
 
 // String returns the lower-case name of the kind, or "kind(N)" for an unknown
@@ -56,12 +64,14 @@ func (k Kind) String() string {
 		return "dead"
 	case KindLeft:
 		return "left"
+	case KindPad:
+		return "pad"
 	}
 	return fmt.Sprintf("kind(%d)", uint8(k))
 }
 
 // IsProbe reports whether k is a probe message (ping, ping-req, ack, nack),
-// as opposed to a membership update.
+// as opposed to a membership update or padding.
 func (k Kind) IsProbe() bool { return k >= KindPing && k <= KindNack }
 
 // IsUpdate reports whether k is a membership update (alive, suspect, dead,
@@ -83,6 +93,7 @@ func (k Kind) IsUpdate() bool { return k >= KindAlive && k <= KindLeft }
 //	suspect         x     x              x
 //	dead            x     x              x
 //	left                  x     x        x           x
+//	pad                                          x (filler)
 type Message struct {
 	// Kind says which of the kinds above this is.
 	Kind Kind

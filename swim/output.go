@@ -41,6 +41,18 @@ const (
 	EventFailed
 	// EventLeft: a member left on purpose, or was marked left.
 	EventLeft
+	// EventNameConflict: two processes seem to claim one name from two
+	// addresses, Member.Addr and Event.Addr. About ourselves (Member is
+	// our own entry): someone announced our name at Event.Addr with an
+	// incarnation at least ours, which only we raise, so we did not send
+	// it; we refute as usual. About another member: its address went from
+	// Event.Addr to another and back (or on alternating) at rising
+	// incarnations within a few dissemination times, which is two
+	// claimants refuting each other, not a restart at a new address. The
+	// view is unchanged by the event; it is reported at most once per
+	// ProbeInterval about ourselves and once per detection window about
+	// each other member (see Core's name conflict detection, step.go).
+	EventNameConflict
 )
 
 // String returns the lower-case name of the event kind.
@@ -58,6 +70,8 @@ func (k EventKind) String() string {
 		return "failed"
 	case EventLeft:
 		return "left"
+	case EventNameConflict:
+		return "name-conflict"
 	}
 	return fmt.Sprintf("event(%d)", uint8(k))
 }
@@ -66,11 +80,16 @@ func (k EventKind) String() string {
 type Event struct {
 	Kind   EventKind
 	Member Member
+	// Addr is, for EventNameConflict, the address of the other claimant
+	// of Member.Name: the one that is not Member.Addr. It is the zero
+	// AddrPort for the other kinds.
+	Addr netip.AddrPort
 }
 
 // Datagram is one compound message to send to To. The first message is the
 // probe message (ping, ping-req, ack, nack) when there is one; piggybacked
-// updates follow. Its encoded size is within Config.MaxDatagram.
+// updates follow, and a ping to a bare address ends with a pad message
+// (KindPad). Its encoded size is within Config.MaxDatagram.
 type Datagram struct {
 	To   netip.AddrPort
 	Msgs []Message
@@ -185,6 +204,9 @@ const (
 	CountRefutations   // times we raised our incarnation to refute
 	CountToldStale     // times we told a member that our view of it is newer
 	CountRepairs       // state exchanges asked for because of a digest mismatch
+	// Added later, so numbered after the others.
+	CountUpdateTooLarge // update dropped because it does not fit an empty datagram
+	CountNameConflict   // one name claimed from two addresses (see EventNameConflict)
 	numCounters
 )
 
@@ -196,6 +218,8 @@ var counterNames = [...]string{
 	"misdirected", "from_non_member", "unknown_member", "stale", "conflict",
 	"member_cap", "pending_cap", "queue_drop", "quiet",
 	"probes", "probe_failures", "refutations", "told_stale", "repairs",
+	"update_too_large",
+	"name_conflict",
 }
 
 // String returns the counter's snake_case metric name.

@@ -16,10 +16,15 @@ import (
 // A datagram carries at most one probe message (SWIM §4.1: a ping, ping-req
 // or ack with gossip piggybacked): further ones are counted as malformed and
 // ignored, so that one datagram never makes us send more than one answer.
+// Pad messages (KindPad) are ignored, but count towards the datagram's
+// size, which bounds what we answer a sender we cannot place: msgs must be
+// the whole datagram as received.
 func (c *Core) Step(now time.Time, from netip.AddrPort, msgs []Message) {
 	c.setNow(now)
 	c.stepFrom = from
-	defer func() { c.stepFrom = netip.AddrPort{} }()
+	c.stepSize = c.datagramSize(msgs)
+	c.stepPlaced = c.placed(from, msgs)
+	defer func() { c.stepFrom, c.stepSize, c.stepPlaced = netip.AddrPort{}, 0, false }()
 	for i := range msgs {
 		m := &msgs[i]
 		if m.Kind.IsUpdate() && c.validUpdate(m) {
@@ -37,10 +42,24 @@ func (c *Core) Step(now time.Time, from netip.AddrPort, msgs []Message) {
 			if c.validProbe(m) {
 				c.handleProbe(from, m)
 			}
-		case !m.Kind.IsUpdate():
+		case !m.Kind.IsUpdate() && m.Kind != KindPad:
 			c.count[CountMalformed]++
 		}
 	}
+}
+
+// placed reports whether the sender of the probe message of msgs (the
+// first one, the one acted on) is a live member that we hold at from, the
+// address the datagram came from, before the datagram's own updates are
+// applied: a datagram cannot vouch for its own source. See answerLimit.
+func (c *Core) placed(from netip.AddrPort, msgs []Message) bool {
+	for i := range msgs {
+		if msgs[i].Kind.IsProbe() {
+			m := c.members[msgs[i].From]
+			return m != nil && m != c.self && m.live() && m.addr == from
+		}
+	}
+	return false
 }
 
 func (c *Core) validName(s string) bool { return s != "" && len(s) <= MaxNameLen }
@@ -186,11 +205,16 @@ func (c *Core) learn(u *Message, peer string) {
 		if len(u.Payload) > 0 && !payloadEqual(u.Payload, m.payload) {
 			m.payload = slices.Clone(u.Payload)
 		}
+		// A left message names where the member lived: a claim like an
+		// alive one (a second process that leaves under the name).
+		oldAddr := m.addr
+		m.addr = u.Addr
 		wasLeft := m.state == StateLeft
 		c.setState(m, StateLeft, u.Incarnation)
 		if !wasLeft {
 			c.emit(EventLeft, m)
 		}
+		c.noteMove(m, oldAddr)
 		if gossip {
 			c.enqueue(m, "")
 		}
@@ -240,7 +264,7 @@ func (c *Core) learnAlive(m *member, u *Message, gossip bool) {
 		}
 		return
 	}
-	old := m.state
+	old, oldAddr := m.state, m.addr
 	changed := u.Addr != m.addr || !payloadEqual(u.Payload, m.payload)
 	m.addr = u.Addr
 	if !payloadEqual(u.Payload, m.payload) {
@@ -255,9 +279,49 @@ func (c *Core) learnAlive(m *member, u *Message, gossip bool) {
 	case changed:
 		c.emit(EventUpdated, m)
 	}
+	c.noteMove(m, oldAddr)
 	if gossip {
 		c.enqueue(m, "")
 	}
+}
+
+// noteMove detects one name claimed from two addresses, after m's address
+// may have changed from prev at a higher incarnation. A member that moves
+// A→B (a restart at a new address) is not a conflict; one that moves back
+// to A within flapWindow is: only the member raises its incarnation (SWIM
+// §4.2), so two processes are refuting each other's claims under one name.
+func (c *Core) noteMove(m *member, prev netip.AddrPort) {
+	if m.addr == prev {
+		return
+	}
+	w := c.flapWindow()
+	if m.addr == m.prevAddr && c.now-m.movedAt <= w {
+		c.nameConflict(m, prev, w)
+	}
+	m.prevAddr, m.movedAt = prev, c.now
+}
+
+// flapWindow is how far apart two moves of a member may be for a move back
+// to count as a name conflict: four dissemination times, 4·λ·⌈log2(n+1)⌉
+// periods. An update reaches every member within about λ·⌈log2(n+1)⌉
+// periods (SWIM §4.1: that is how often it is retransmitted), and each
+// claimant refutes the other's claim as soon as it hears of it, so two live
+// claimants alternate well within the window on every member that hears
+// them; a restart at a new address and another back to the first address
+// within it is implausible (60 s at 16 members with the defaults).
+func (c *Core) flapWindow() int64 {
+	return 4 * int64(c.retransmitLimit()) * int64(c.cfg.ProbeInterval)
+}
+
+// nameConflict counts a name claimed from two addresses, m.addr and other,
+// and reports it with EventNameConflict at most once per every.
+func (c *Core) nameConflict(m *member, other netip.AddrPort, every int64) {
+	c.count[CountNameConflict]++
+	if c.now-m.conflictAt < every {
+		return
+	}
+	m.conflictAt = c.now
+	c.out.Events = append(c.out.Events, Event{Kind: EventNameConflict, Member: m.info(c), Addr: other})
 }
 
 func (c *Core) learnSuspect(m *member, inc uint64, from string, gossip bool) {
@@ -328,6 +392,12 @@ func (c *Core) aboutSelf(u *Message) {
 	if c.jumpsTooFar(u.Incarnation, s.inc) {
 		return
 	}
+	// Our name announced at another address at an incarnation we have
+	// reached: only we raise ours (SWIM §4.2), so another process claims
+	// our name. A previous life of ours at an old address is below us,
+	// since a process's first incarnation comes from the clock, and was
+	// dismissed as stale above. We refute as for any news about us.
+	conflict := (u.Kind == KindAlive || u.Kind == KindLeft) && u.Addr != s.addr
 	switch u.Kind {
 	case KindAlive:
 		if u.Incarnation == s.inc && u.Addr == s.addr && payloadEqual(u.Payload, s.payload) {
@@ -345,6 +415,9 @@ func (c *Core) aboutSelf(u *Message) {
 		c.suspectedUntil = c.now + 2*int64(c.cfg.ProbeInterval)
 	}
 	c.refute(u.Incarnation)
+	if conflict {
+		c.nameConflict(s, u.Addr, int64(c.cfg.ProbeInterval))
+	}
 }
 
 // refute raises our incarnation above inc, saturating at MaxIncarnation.
@@ -378,11 +451,19 @@ func (c *Core) tellStale(m *member, addr netip.AddrPort) {
 	c.staleSent++
 	m.toldAt = c.now
 	c.count[CountToldStale]++
+	// During Step, the datagram that told us the stale news bounds the
+	// answer, since its source may be forged (see answerLimit): the news
+	// came from the address it names, but a replay can come from there
+	// too.
+	limit := c.cfg.MaxDatagram
+	if c.stepFrom.IsValid() {
+		limit = min(limit, c.stepSize)
+	}
 	start := len(c.arena)
 	c.arena = append(c.arena, c.updateMsg(m))
-	if u := &c.arena[start]; c.cfg.CompoundOverhead+c.size(u) > c.cfg.MaxDatagram {
+	if u := &c.arena[start]; c.cfg.CompoundOverhead+c.size(u) > limit {
 		// Only the incarnation matters to the member; drop the payload
-		// rather than exceed the datagram budget.
+		// rather than exceed the bound.
 		u.Payload = nil
 	}
 	c.out.Datagrams = append(c.out.Datagrams, Datagram{To: addr, Msgs: c.arena[start:len(c.arena):len(c.arena)]})
@@ -399,9 +480,11 @@ func (c *Core) handleProbe(from netip.AddrPort, p *Message) {
 		sender := c.members[p.From]
 		c.repair(p.Digest, from, sender)
 		// A ping by address (Probe, AddMember) or from a stranger gets
-		// our own alive message first, so that it learns who we are.
+		// our own alive message first, so that it learns who we are, if
+		// the answer's bound leaves room (the prober pads for it).
 		introduce := p.Name == "" || sender == nil
-		c.send(from, Message{Kind: KindAck, Seq: p.Seq, From: c.self.name, Digest: c.Digest()}, sender, introduce)
+		c.sendWithin(from, Message{Kind: KindAck, Seq: p.Seq, From: c.self.name, Digest: c.Digest()}, sender, introduce,
+			c.answerLimit())
 	case KindPingReq:
 		// SWIM §3.1: probe the target on the requester's behalf. Only a
 		// member we know (alive, suspect, or a dead tombstone: our view may
@@ -435,6 +518,9 @@ func (c *Core) handleProbe(from netip.AddrPort, p *Message) {
 		c.pending = append(c.pending, pending{
 			kind: pendRelay, seq: seq, origSeq: p.Seq, addr: from, name: p.Name,
 			nack: p.Nack, start: c.now, deadline: c.now + c.ackTimeoutNow(),
+			// The relayed ack or nack goes back to from: bounded like a
+			// ping's answer.
+			limit: c.answerLimit(),
 		})
 		c.send(target.addr, Message{Kind: KindPing, Seq: seq, From: c.self.name, Name: p.Name, Digest: c.Digest()}, target, false)
 	case KindAck:
@@ -486,7 +572,7 @@ func (c *Core) handleAck(from netip.AddrPort, p *Message) {
 		}
 		switch q.kind {
 		case pendRelay:
-			c.send(q.addr, Message{Kind: KindAck, Seq: q.origSeq, From: p.From}, nil, false)
+			c.sendWithin(q.addr, Message{Kind: KindAck, Seq: q.origSeq, From: p.From}, nil, false, q.limit)
 		case pendUser, pendAdd:
 			c.out.ProbeResults = append(c.out.ProbeResults, ProbeResult{
 				Token: q.token, Addr: q.addr, OK: true, Name: p.From, RTT: timeDur(c.now - q.start),
@@ -509,10 +595,13 @@ func (c *Core) removePending(i int) {
 // repair asks for a state exchange with the sender of a digest that differs
 // from ours (fast repair), when we have no news of our own in flight (a
 // mismatch is then expected and gossip will settle it) and the rate limit
-// allows.
+// allows. The sender must be a live member at the address the digest came
+// from, so that a replayed ping with a forged source cannot aim our stream
+// at a third party.
 func (c *Core) repair(d uint64, from netip.AddrPort, sender *member) {
 	if c.cfg.RepairInterval <= 0 || d == 0 || d == c.Digest() || len(c.queue) > 0 ||
-		sender == nil || sender == c.self || !sender.live() || c.now-c.lastRepair < int64(c.cfg.RepairInterval) {
+		sender == nil || sender == c.self || !sender.live() || sender.addr != from ||
+		c.now-c.lastRepair < int64(c.cfg.RepairInterval) {
 		return
 	}
 	c.lastRepair = c.now

@@ -173,7 +173,7 @@ func (c *Core) expirePending() {
 		switch q.kind {
 		case pendRelay:
 			if q.nack {
-				c.send(q.addr, Message{Kind: KindNack, Seq: q.origSeq, From: c.self.name}, nil, false)
+				c.sendWithin(q.addr, Message{Kind: KindNack, Seq: q.origSeq, From: c.self.name}, nil, false, q.limit)
 			}
 		case pendUser, pendAdd:
 			c.out.ProbeResults = append(c.out.ProbeResults, ProbeResult{Token: q.token, Addr: q.addr})

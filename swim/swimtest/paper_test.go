@@ -243,8 +243,10 @@ func TestPaperConstantLoad(t *testing.T) {
 
 // TestPaperDissemination checks SWIM §4.1: news of a new member reaches
 // every member within c·log2(n) periods, c = 1, at n = 1000 (full views)
-// and n = 10,000 (each member starting with a partial view of 64 others:
-// full views would take 10⁸ entries). With partial views the digests of any
+// and n = 10,000 (each member starting with a partial view of 32 random
+// others and those that picked it, 64 on average: full views would take
+// 10⁸ entries).
+// With partial views the digests of any
 // two members differ, so fast repair and push-pull are off there: they would
 // turn the partial views into full ones.
 func TestPaperDissemination(t *testing.T) {
@@ -254,7 +256,7 @@ func TestPaperDissemination(t *testing.T) {
 		n, view, joins int
 	}{
 		{1000, 0, 10},
-		{10000, 64, 3},
+		{10000, 32, 3},
 	}
 	for _, tc := range cases {
 		cfg := swim.DefaultConfig()

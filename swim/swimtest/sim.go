@@ -48,12 +48,20 @@ type Options struct {
 	// Link is the default link between any two members.
 	Link Link
 	// ViewSize, when positive, starts every member knowing only that many
-	// random others instead of everyone (full views of n members cost n²
+	// random others, and the members that picked it (about twice as many
+	// in all), instead of everyone (full views of n members cost n²
 	// entries; at n = 10,000 that is 10⁸). Members learn the rest only
 	// from gossip and push-pull.
 	ViewSize int
 	// Payload is every member's payload at the start.
 	Payload []byte
+	// ClockIncarnation starts every member, and every restarted one, at
+	// the virtual time in whole seconds since Start as its incarnation,
+	// the way the node runtime takes its first incarnation from the
+	// clock, instead of at 0. A restarted member is then above its
+	// previous life, and a process started later than another under the
+	// same name is above it.
+	ClockIncarnation bool
 }
 
 // Stats counts what a member sent and received.
@@ -182,7 +190,7 @@ func New(opts Options) (*Sim, error) {
 		s.size = swim.EstimateSize
 	}
 	for i := 0; i < opts.Nodes; i++ {
-		if _, err := s.newNode(); err != nil {
+		if _, err := s.newNode(""); err != nil {
 			return nil, err
 		}
 	}
@@ -196,15 +204,29 @@ func New(opts Options) (*Sim, error) {
 			n.Core.Advance()
 		}
 	} else {
-		snap := swim.Snapshot{From: "swimtest-bootstrap", Members: make([]swim.MemberState, 0, opts.ViewSize)}
-		for _, n := range s.nodes {
-			snap.Members = snap.Members[:0]
-			for len(snap.Members) < opts.ViewSize {
-				o := s.nodes[s.rng.IntN(len(s.nodes))]
-				if o != n {
-					snap.Members = append(snap.Members, swim.MemberState{Name: o.Name, Addr: o.Addr, Payload: opts.Payload})
+		// Views are symmetric: a member also knows those that picked it,
+		// so that whoever pings a member is known to it, as in a real
+		// cluster, where push-pull makes views full (an answer to a
+		// sender the receiver cannot place carries no gossip beyond the
+		// size of the ping; see swim's answerLimit).
+		views := make([][]int32, len(s.nodes))
+		for i := range s.nodes {
+			for k := 0; k < opts.ViewSize; {
+				o := s.rng.IntN(len(s.nodes))
+				if o != i {
+					views[i] = append(views[i], int32(o))
+					views[o] = append(views[o], int32(i))
+					k++
 				}
 			}
+		}
+		snap := swim.Snapshot{From: "swimtest-bootstrap", Members: make([]swim.MemberState, 0, 2*opts.ViewSize)}
+		for i, n := range s.nodes {
+			snap.Members = snap.Members[:0]
+			for _, o := range views[i] {
+				snap.Members = append(snap.Members, swim.MemberState{Name: s.nodes[o].Name, Addr: s.nodes[o].Addr, Payload: opts.Payload})
+			}
+			views[i] = nil
 			_ = n.Core.Merge(s.Now(), &snap)
 			n.Core.Advance()
 		}
@@ -215,21 +237,30 @@ func New(opts Options) (*Sim, error) {
 	return s, nil
 }
 
-func (s *Sim) newNode() (*Node, error) {
+func (s *Sim) newNode(name string) (*Node, error) {
 	i := len(s.nodes)
-	n := &Node{Index: i, Name: fmt.Sprintf("node-%05d", i), Addr: addrOf(i, 0), Up: true, tickAt: -1}
+	if name == "" {
+		name = fmt.Sprintf("node-%05d", i)
+	}
+	n := &Node{Index: i, Name: name, Addr: addrOf(i, 0), Up: true, tickAt: -1}
 	if err := s.boot(n); err != nil {
 		return nil, err
 	}
 	s.nodes = append(s.nodes, n)
 	s.group = append(s.group, 0)
 	s.byAddr[n.Addr] = n
-	s.names[n.Name] = n
+	if s.names[n.Name] == nil {
+		s.names[n.Name] = n
+	}
 	return n, nil
 }
 
 func (s *Sim) boot(n *Node) error {
-	core, err := swim.New(s.opts.Config, swim.Member{Name: n.Name, Addr: n.Addr, Payload: s.opts.Payload},
+	var inc uint64
+	if s.opts.ClockIncarnation {
+		inc = uint64(s.now / int64(time.Second))
+	}
+	core, err := swim.New(s.opts.Config, swim.Member{Name: n.Name, Addr: n.Addr, Payload: s.opts.Payload, Incarnation: inc},
 		rand.New(rand.NewPCG(s.opts.Seed, uint64(n.Index)<<16|uint64(n.restarts))), s.Now())
 	if err != nil {
 		return err
@@ -309,8 +340,9 @@ func (s *Sim) Resume(i int) {
 }
 
 // Restart brings a crashed member back as a new process: same name,
-// incarnation 0 (the old one is lost), at a new address when newAddr is
-// set, joining through up to three random up members.
+// incarnation 0 (the old one is lost) or the clock's (ClockIncarnation),
+// at a new address when newAddr is set, joining through up to three random
+// up members.
 func (s *Sim) Restart(i int, newAddr bool) error {
 	n := s.nodes[i]
 	n.Up = false
@@ -332,8 +364,15 @@ func (s *Sim) Restart(i int, newAddr bool) error {
 
 // Add creates a new member that joins through up to three random up
 // members, and returns it.
-func (s *Sim) Add() (*Node, error) {
-	n, err := s.newNode()
+func (s *Sim) Add() (*Node, error) { return s.AddNamed("") }
+
+// AddNamed is Add with the new member's name. The name may be a member's
+// that exists already: that is a second process started under one name by
+// mistake, at its own address (which the members report with
+// swim.EventNameConflict). Knows and the detection statistics go by the
+// first member of a name.
+func (s *Sim) AddNamed(name string) (*Node, error) {
+	n, err := s.newNode(name)
 	if err != nil {
 		return nil, err
 	}
