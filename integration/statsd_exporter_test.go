@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -35,9 +36,10 @@ const exporterEnv = "MEMBERSHIP_STATSD_EXPORTER"
 // no undocumented membership metric may appear.
 //
 // Some metrics appear only under conditions, which the test drives; each
-// expected series below says how. None of the documented metrics is left
-// out: what cannot be driven with agents (an event subscriber too slow) is
-// driven by one in-process node.
+// expected series below says how. What cannot be driven with agents (an
+// event subscriber too slow, an application message) is driven by one
+// in-process node. The only documented metrics not required are those of
+// notEmittedYet, and only while no code of the library emits them.
 func TestStatsdExporter(t *testing.T) {
 	bin := os.Getenv(exporterEnv)
 	if bin == "" {
@@ -47,6 +49,7 @@ func TestStatsdExporter(t *testing.T) {
 		t.Skip("multi-process test: skipped with -short")
 	}
 	rows := documentedMetrics(t)
+	skipped := notEmitted(t)
 	exp := startExporter(t, bin)
 	agent := agentBin(t)
 	dir := t.TempDir()
@@ -147,16 +150,37 @@ func TestStatsdExporter(t *testing.T) {
 	}
 	udp.Close()
 
+	// An application message over a stream, from the in-process node to
+	// m0 (membership.user.messages, reliable_sent here and reliable there;
+	// the agent reads no messages, so they queue or drop).
+	sendCtx, sendCancel := context.WithTimeout(context.Background(), startDeadline)
+	defer sendCancel()
+	if err := inproc.SendReliable(sendCtx, "m0", []byte("hello")); err != nil {
+		t.Fatalf("SendReliable to m0: %v", err)
+	}
+
 	// m3 paused past the suspicion timeout, then resumed: suspected and
-	// failed, then it refutes (membership.refutations).
-	at := nodes[3].signal(syscall.SIGSTOP)
-	h.waitFor(t, detectDeadline, "m0 and m1 to report the paused m3 failed", func() bool {
-		return everyone(nodes[:2], "failed", "m3", at)
-	})
-	at = nodes[3].signal(syscall.SIGCONT)
-	h.waitFor(t, detectDeadline, "m0 and m1 to see m3 alive again", func() bool {
-		return everyone(nodes[:2], "alive", "m3", at)
-	})
+	// failed, then it refutes (membership.refutations). The failed probes
+	// of it go through ping-req helpers, whose nacks are counted
+	// (membership.probes.nacks) when they reach the prober before its
+	// period ends: a pause gives a handful of chances, so pause again, at
+	// most five times in all, until one has arrived.
+	var at time.Time
+	for pause := 1; ; pause++ {
+		at = nodes[3].signal(syscall.SIGSTOP)
+		h.waitFor(t, detectDeadline, "m0 and m1 to report the paused m3 failed", func() bool {
+			return everyone(nodes[:2], "failed", "m3", at)
+		})
+		at = nodes[3].signal(syscall.SIGCONT)
+		h.waitFor(t, detectDeadline, "m0 and m1 to see m3 alive again", func() bool {
+			return everyone(nodes[:2], "alive", "m3", at)
+		})
+		nacked := exp.poll(t, 2*time.Second, func(s *scrape) bool { return s.has("membership_probes_nacks", nil) })
+		if nacked || pause == 5 {
+			t.Logf("a nack counted after %d pause(s) of m3: %v", pause, nacked)
+			break
+		}
+	}
 
 	// m2 killed: failed probes, nacks from the ping-req helpers, a death.
 	at = nodes[2].signal(syscall.SIGKILL)
@@ -187,7 +211,7 @@ func TestStatsdExporter(t *testing.T) {
 		{"membership_suspicions", nil, "m3 paused, m2 killed"},
 		{"membership_deaths", nil, "m3 paused, m2 killed"},
 		{"membership_probes", map[string]string{"result": "failed"}, "m2 killed"},
-		{"membership_probes_nacks", nil, "m2 killed: ping-req helpers cannot reach it"},
+		{"membership_probes_nacks", nil, "m3 paused, m2 killed: ping-req helpers cannot reach them"},
 		{"membership_leaves", nil, "m1 leaves"},
 		{"membership_members", map[string]string{"state": "left", "node": "m0"}, "m1 left"},
 		{"membership_pushpull", map[string]string{"direction": "inbound", "result": "ok", "node": "m0"}, "joins through m0"},
@@ -195,6 +219,8 @@ func TestStatsdExporter(t *testing.T) {
 		{"membership_wire_bytes_sent", map[string]string{"channel": "stream"}, "joins"},
 		{"membership_wire_bytes_received", map[string]string{"channel": "datagram"}, "probes"},
 		{"membership_probes_rtt", map[string]string{"path": "direct"}, "probes"},
+		{"membership_user_messages", map[string]string{"type": "reliable_sent", "result": "ok", "node": "inproc"}, "the in-process node sends m0 a reliable message"},
+		{"membership_user_messages", map[string]string{"type": "reliable", "node": "m0"}, "m0 receives it"},
 	}
 
 	var last *scrape
@@ -202,7 +228,7 @@ func TestStatsdExporter(t *testing.T) {
 	deadline := time.Now().Add(20 * time.Second) // gauges and report counters come once a second
 	for {
 		last = exp.scrape(t)
-		problems = checkScrape(last, rows)
+		problems = checkScrape(last, rows, skipped)
 		for _, s := range series {
 			if !last.has(s.family, s.labels) {
 				problems = append(problems, fmt.Sprintf("no %s series with labels %v (expected because %s)", s.family, s.labels, s.why))
@@ -226,7 +252,8 @@ func TestStatsdExporter(t *testing.T) {
 		t.Logf("last scrape, membership metrics:\n%s", strings.Join(ours, "\n"))
 		return
 	}
-	t.Logf("all %d documented metrics arrived with their names, types and labels, and the %d series the run drives", len(rows), len(series))
+	t.Logf("all %d documented metrics arrived with their names, types and labels (%d not emitted by any code yet: %v), and the %d series the run drives",
+		len(rows)-len(skipped), len(skipped), slices.Sorted(maps.Keys(skipped)), len(series))
 }
 
 // docMetric is one table row of docs/metrics.md.
@@ -274,8 +301,49 @@ func promType(typ string) string {
 	return typ
 }
 
-// checkScrape compares a scrape with the documented metrics.
-func checkScrape(s *scrape, rows []docMetric) []string {
+// notEmittedYet lists documented metrics that no code of the library
+// emits yet, with the metrics.Metrics method that would emit them: the
+// application broadcast and query API is documented ahead of its merge.
+// An entry is void, and its metric required, as soon as a non-test file of
+// the root package calls its method.
+var notEmittedYet = map[string]string{
+	metrics.UserBroadcasts:          "UserBroadcasts",
+	metrics.UserBroadcastQueue:      "UserBroadcastQueue",
+	metrics.UserBroadcastQueueBytes: "UserBroadcastQueue",
+	metrics.UserQueries:             "UserQuery",
+}
+
+// notEmitted returns the entries of notEmittedYet whose method no non-test
+// file of the root package calls.
+func notEmitted(t *testing.T) map[string]bool {
+	t.Helper()
+	files, err := filepath.Glob("../*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var src strings.Builder
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		src.Write(b)
+	}
+	out := map[string]bool{}
+	for name, method := range notEmittedYet {
+		if !strings.Contains(src.String(), "."+method+"(") {
+			out[name] = true
+		}
+	}
+	return out
+}
+
+// checkScrape compares a scrape with the documented metrics; those in
+// skip need not have arrived.
+func checkScrape(s *scrape, rows []docMetric, skip map[string]bool) []string {
 	var problems []string
 	documented := map[string]bool{}
 	for _, r := range rows {
@@ -283,7 +351,9 @@ func checkScrape(s *scrape, rows []docMetric) []string {
 		documented[name] = true
 		typ, ok := s.types[name]
 		if !ok {
-			problems = append(problems, fmt.Sprintf("%s (%s) did not arrive", name, r.name))
+			if !skip[r.name] {
+				problems = append(problems, fmt.Sprintf("%s (%s) did not arrive", name, r.name))
+			}
 			continue
 		}
 		if want := promType(r.typ); typ != want {
@@ -413,6 +483,22 @@ type scrape struct {
 type sample struct {
 	name   string
 	labels map[string]string
+}
+
+// poll scrapes every 100 ms until cond holds or d passes, and reports
+// whether it held.
+func (e *exporter) poll(t *testing.T, d time.Duration, cond func(*scrape) bool) bool {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		if cond(e.scrape(t)) {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(100 * time.Millisecond) // the exporter has nothing to wait on; poll
+	}
 }
 
 func (e *exporter) scrape(t *testing.T) *scrape {
