@@ -105,6 +105,12 @@ const (
 	// ErrNameConflict); the application decides what else to do, such as
 	// alerting an operator or, on the newcomer, shutting down.
 	EventNameConflict
+	// EventKeyMismatch: traffic came from an address that holds other keys
+	// than ours (Event.KeyMismatch says which; see KeyMismatches). Member
+	// is the member at that address in our view, or only its address when
+	// we know none there. One event per address per minute at most, unless
+	// what it sends changes.
+	EventKeyMismatch
 )
 
 // String returns the lower-case name of the event kind.
@@ -124,6 +130,8 @@ func (k EventKind) String() string {
 		return "left"
 	case EventNameConflict:
 		return "name_conflict"
+	case EventKeyMismatch:
+		return "key_mismatch"
 	}
 	return fmt.Sprintf("event(%d)", uint8(k))
 }
@@ -156,9 +164,15 @@ type Event struct {
 	// ConflictAddr, for EventNameConflict only, is the address of the
 	// other process that claims Member.Name.
 	ConflictAddr netip.AddrPort
+	// KeyMismatch, for EventKeyMismatch only, says what the peer sent
+	// that we could not open.
+	KeyMismatch KeyMismatch
 }
 
 // String describes the event in one line, for logs.
 func (e Event) String() string {
+	if e.Kind == EventKeyMismatch {
+		return e.Kind.String() + ": " + e.KeyMismatch.String()
+	}
 	return fmt.Sprintf("%s %s %v inc=%d", e.Kind, e.Member.Name, e.Member.Addr, e.Member.Incarnation)
 }

@@ -74,8 +74,9 @@ type Node struct {
 	slotFree   chan struct{}            // closed when an authenticated slot frees; guarded by streamMu
 	dropped    atomic.Uint64            // events dropped because the channel was full
 	limiter    rateLimiter
-	subs       subscribers // Subscribe
-	clock      clockState  // members' clock offsets (clock.go)
+	subs       subscribers                // Subscribe
+	clock      clockState                 // members' clock offsets (clock.go)
+	allow      atomic.Pointer[allowState] // the allow-list in force, or nil (allowlist.go)
 
 	// Owned by the loop goroutine (and by whoever holds afterMu once the
 	// loop has exited).
@@ -97,6 +98,9 @@ type Node struct {
 	drops       map[metrics.DropReason]uint64 // rejected datagrams by reason, every reason present
 	lastDropped map[metrics.DropReason]uint64 // drops as of the last report
 	sealWarn    bool
+	discoveries map[uint64]*discovery // Discover calls by probe token (discovery.go)
+
+	keys nodeKeys // key file, key mismatches, encryption mode (keyfile.go, mismatch.go, encryption.go)
 }
 
 // New starts a node: it binds the transport, and from then on answers
@@ -118,8 +122,14 @@ func New(opts ...Option) (n *Node, err error) {
 			return nil, fmt.Errorf("membership: %w", err)
 		}
 	}
+	if err := cfg.openKeyFile(); err != nil { // keyfile.go
+		return nil, fmt.Errorf("membership: %w", err)
+	}
 	if cfg.ring == nil && !cfg.plaintext {
 		return nil, ErrNoEncryption
+	}
+	if err := cfg.checkEncryption(); err != nil { // encryption.go
+		return nil, fmt.Errorf("membership: %w", err)
 	}
 	if cfg.ring != nil && cfg.plaintext {
 		return nil, errors.New("membership: WithKeyring and WithoutEncryption contradict each other")
@@ -163,12 +173,8 @@ func New(opts ...Option) (n *Node, err error) {
 	if n.met == nil && cfg.sink != nil {
 		n.met = metrics.New(cfg.sink, metrics.Label{Name: metrics.LabelNode, Value: cfg.name})
 	}
-	if cfg.ring != nil {
-		n.ring, n.sealer = cfg.ring, cfg.ring
-	} else {
-		n.sealer = envelope.Plaintext{}
-		n.log.Warn("encryption is off: anyone who reaches the port can read and forge membership")
-	}
+	n.ring = cfg.ring
+	n.sealer = n.newSealer() // encryption.go
 
 	pcfg := cfg.profile.protocol()
 	for _, f := range cfg.tweaks {
@@ -221,6 +227,7 @@ func New(opts ...Option) (n *Node, err error) {
 		return nil, fmt.Errorf("membership: %w", err)
 	}
 	n.core, n.pcfg = core, pcfg
+	n.initAllow()
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	n.replay = envelope.NewReplayGuard(cfg.replayWindow, cfg.replayCache)
 	n.plainBuf = make([]byte, 0, cfg.maxDatagram)
@@ -228,8 +235,10 @@ func New(opts ...Option) (n *Node, err error) {
 	n.openBuf = make([]byte, 0, transport.DefaultMaxPacketSize)
 	n.bg.Add(1)
 	go n.acceptStreams()
+	n.startKeyFile() // keyfile.go
 	go n.loop()
-	n.log.Info("started", "addr", self.Addr, "profile", cfg.profile, "encrypted", n.ring != nil)
+	n.startDiscovery()
+	n.log.Info("started", "addr", self.Addr, "profile", cfg.profile, "encrypted", n.ring != nil, "encryption", n.EncryptionMode().String())
 	return n, nil
 }
 
@@ -334,6 +343,9 @@ func (n *Node) running() bool {
 
 // receive opens, checks, decodes and steps one datagram.
 func (n *Node) receive(p *transport.Packet) {
+	if !n.admitDatagram(p.From) {
+		return
+	}
 	sent, body, plain, f := envelope.OpenDatagramDetail(n.sealer, n.label, n.openBuf[:0], p.Data)
 	if f.Failed() {
 		n.dropFailure(f, p.From)
@@ -344,6 +356,7 @@ func (n *Node) receive(p *transport.Packet) {
 		n.drop(dropReason(err), p.From, err)
 		return
 	}
+	n.keys.mm.clear(p.From) // its keys match ours (mismatch.go)
 	msgs, err := n.dec.Decode(n.msgs[:0], body)
 	n.msgs = msgs[:0]
 	if err != nil {
@@ -405,7 +418,11 @@ func openDropReason(r envelope.Reason) metrics.DropReason {
 func (n *Node) dropFailure(f envelope.Failure, from netip.AddrPort) {
 	reason := openDropReason(f.Reason())
 	n.drops[reason]++
-	if ok, suppressed := n.limiter.allow(string(reason), time.Now()); ok {
+	now := time.Now()
+	if n.keyMismatch(f, from, now) { // reported as a key mismatch (mismatch.go)
+		return
+	}
+	if ok, suppressed := n.limiter.allow(string(reason), now); ok {
 		n.log.Warn("dropped datagram", "reason", string(reason), "from", from, "err", f.Err(), "suppressed", suppressed)
 	}
 }
@@ -441,6 +458,9 @@ func (n *Node) flush() {
 		n.probeMetrics(p)
 	}
 	for _, r := range out.ProbeResults {
+		if n.discoveryResult(r) {
+			continue
+		}
 		if ch, ok := n.waiters[r.Token]; ok {
 			ch <- r // buffered, one result per token
 			delete(n.waiters, r.Token)
@@ -553,6 +573,8 @@ func (n *Node) checkLeave() {
 
 // report publishes gauges and counter increments once a second.
 func (n *Node) report() {
+	n.reportMismatches(time.Now()) // mismatch.go
+	n.reportEncryption()           // encryption.go
 	if n.met == nil {
 		return
 	}
@@ -711,7 +733,7 @@ func (n *Node) joinOne(ctx context.Context, a netip.AddrPort) error {
 			err = fmt.Errorf("%w (tried %d times)", err, attempt)
 		}
 		var hungUp *hungUpError
-		if errors.Is(err, ErrShutdown) || errors.Is(err, ErrNameConflict) || errors.As(err, &hungUp) {
+		if errors.Is(err, ErrShutdown) || errors.Is(err, ErrNameConflict) || errors.Is(err, ErrNotAllowed) || errors.As(err, &hungUp) {
 			return err
 		}
 		wait := pause/2 + rand.N(pause/2+1)
@@ -935,7 +957,8 @@ func (n *Node) Events() <-chan Event {
 }
 
 // Keyring returns the node's keyring, for rotation (Install, Use, Remove),
-// or nil when the node runs without encryption.
+// or nil when the node was started WithoutEncryption. With WithKeyringFile,
+// every change made on it is saved to the file.
 func (n *Node) Keyring() *keyring.Keyring { return n.ring }
 
 // EventsDropped returns how many events were dropped because the Events

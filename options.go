@@ -107,9 +107,15 @@ type config struct {
 	messageBuffer int
 	maxPending    int
 	maxOutbound   int
+	allow         *swim.Allow   // WithAllowList (allowlist.go)
+	allowList     AllowList     // as given, for Node.AllowList
+	discover      bool          // WithDiscovery (discovery.go)
+	discoverEvery time.Duration // 0: at start only
 
 	clockSkew func() time.Duration // tests: see withClockSkew
 	lookup    lookupFunc           // tests: see withLookup
+
+	keys keysConfig // WithKeyringFile, WithEncryptionMode (keyfile.go, encryption.go)
 }
 
 // Defaults that are not in swim.Config.
@@ -198,7 +204,10 @@ func WithKeyring(ring *keyring.Keyring) Option {
 // WithoutEncryption opts out of encryption: datagrams and streams travel in
 // plaintext and anyone who can reach the port can join, read and forge
 // membership. Only for networks where that is acceptable. A node with a
-// keyring never accepts plaintext.
+// keyring accepts plaintext only in the transitional modes of a move to
+// encryption (WithEncryptionMode), and such a move needs every node to hold
+// a keyring: a node that may move later can start with WithKeyring and
+// WithEncryptionMode(EncryptionOff) instead, which is plaintext on the wire.
 func WithoutEncryption() Option {
 	return func(c *config) error { c.plaintext = true; return nil }
 }

@@ -136,6 +136,9 @@ func (n *Node) acceptStreams() {
 // unauthenticated one if the waiting room is full, or refusing it with a
 // word that says why (envelope.Refuse) when nothing can be evicted.
 func (n *Node) acceptStream(c net.Conn) {
+	if !n.admitStream(c) {
+		return
+	}
 	n.streamMu.Lock()
 	if n.inPending >= n.cfg.maxPending && !n.evictLocked() {
 		n.streamMu.Unlock()
@@ -424,6 +427,9 @@ func (n *Node) startPushPull(pp swim.PushPull) {
 // pushPull exchanges state with the member at addr: ours first, then theirs,
 // which is merged.
 func (n *Node) pushPull(ctx context.Context, addr netip.AddrPort, join bool) (err error) {
+	if err := n.allowsPeer(addr); err != nil {
+		return err
+	}
 	start := time.Now()
 	defer func() { n.met.PushPull(metrics.Outbound, time.Since(start), err) }()
 	c, err := n.tr.DialStream(ctx, addr)
@@ -465,6 +471,7 @@ func (n *Node) pushPull(ctx context.Context, addr netip.AddrPort, join bool) (er
 		if rerr := n.refusal(err); rerr != nil {
 			return rerr
 		}
+		n.streamKeyMismatch(addr, true, err) // mismatch.go
 		return n.ctxErr(ctx, hintRefused(err))
 	}
 	n.do(func() { err = n.core.Merge(time.Now(), &peer) })
@@ -612,6 +619,7 @@ func streamDropReason(err error) (metrics.DropReason, bool) {
 // it at a limited rate.
 func (n *Node) streamDrop(s *streamConn, err error) {
 	reason, ok := streamDropReason(err)
+	n.streamKeyMismatch(addrPortOf(s.conn.RemoteAddr()), false, err) // mismatch.go
 	if ok {
 		n.met.Drop(reason)
 	} else {

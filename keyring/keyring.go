@@ -21,6 +21,7 @@ type Keyring struct {
 	suite Suite
 	mu    sync.Mutex // serializes writers; readers never take it
 	snap  atomic.Pointer[snapshot]
+	hooks atomic.Pointer[[]*hook] // OnChange functions; replaced under mu
 }
 
 // snapshot is an immutable view of the keys, primary first.
@@ -111,63 +112,137 @@ func (s *snapshot) find(raw []byte) int {
 // in the keyring (primary or not) does nothing and returns nil, so every
 // step of a rotation can be retried.
 func (k *Keyring) Install(raw []byte) error {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	cur := k.snap.Load()
-	if cur.find(raw) >= 0 {
-		return nil
-	}
-	nk, err := k.prepare(raw)
-	if err != nil {
-		return fmt.Errorf("keyring: install: %w", err)
-	}
-	keys := make([]*key, 0, len(cur.keys)+1)
-	keys = append(keys, cur.keys...)
-	k.snap.Store(&snapshot{keys: append(keys, nk)})
-	return nil
+	return k.change(func(cur *snapshot) (*snapshot, error) {
+		if cur.find(raw) >= 0 {
+			return nil, nil
+		}
+		nk, err := k.prepare(raw)
+		if err != nil {
+			return nil, fmt.Errorf("keyring: install: %w", err)
+		}
+		keys := make([]*key, 0, len(cur.keys)+1)
+		keys = append(keys, cur.keys...)
+		return &snapshot{keys: append(keys, nk)}, nil
+	})
 }
 
 // Use makes an installed key the primary: from now on Seal uses it. The old
 // primary stays installed, so datagrams sealed under it still open until it
 // is removed. Using the current primary does nothing.
 func (k *Keyring) Use(raw []byte) error {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	cur := k.snap.Load()
-	i := cur.find(raw)
-	if i < 0 {
-		return fmt.Errorf("%w: use %x: install it first", ErrKeyNotInstalled, Fingerprint(raw))
-	}
-	if i == 0 {
-		return nil
-	}
-	keys := make([]*key, 0, len(cur.keys))
-	keys = append(keys, cur.keys[i])
-	keys = append(keys, cur.keys[:i]...)
-	keys = append(keys, cur.keys[i+1:]...)
-	k.snap.Store(&snapshot{keys: keys})
-	return nil
+	return k.change(func(cur *snapshot) (*snapshot, error) {
+		i := cur.find(raw)
+		if i < 0 {
+			return nil, fmt.Errorf("%w: use %x: install it first", ErrKeyNotInstalled, Fingerprint(raw))
+		}
+		if i == 0 {
+			return nil, nil
+		}
+		keys := make([]*key, 0, len(cur.keys))
+		keys = append(keys, cur.keys[i])
+		keys = append(keys, cur.keys[:i]...)
+		keys = append(keys, cur.keys[i+1:]...)
+		return &snapshot{keys: keys}, nil
+	})
 }
 
 // Remove uninstalls a key: datagrams sealed under it no longer open. It
 // refuses the primary key (ErrRemovePrimary). Removing a key that is not
 // installed does nothing and returns nil, so the step can be retried.
 func (k *Keyring) Remove(raw []byte) error {
+	return k.change(func(cur *snapshot) (*snapshot, error) {
+		i := cur.find(raw)
+		switch {
+		case i < 0:
+			return nil, nil
+		case i == 0:
+			return nil, fmt.Errorf("%w (fingerprint %x): use another key first", ErrRemovePrimary, cur.keys[0].fp)
+		}
+		keys := make([]*key, 0, len(cur.keys)-1)
+		keys = append(keys, cur.keys[:i]...)
+		keys = append(keys, cur.keys[i+1:]...)
+		return &snapshot{keys: keys}, nil
+	})
+}
+
+// change runs edit on the current snapshot under the writers' mutex and
+// publishes the snapshot it returns, if any. Then, with the mutex released,
+// it calls the OnChange functions, so that they may call back into the
+// keyring.
+func (k *Keyring) change(edit func(cur *snapshot) (*snapshot, error)) error {
+	k.mu.Lock()
+	next, err := edit(k.snap.Load())
+	if next != nil {
+		k.snap.Store(next)
+	}
+	k.mu.Unlock()
+	if next != nil {
+		k.notify()
+	}
+	return err
+}
+
+// hook is one function registered with OnChange.
+type hook struct {
+	f       func()
+	stopped atomic.Bool
+}
+
+// OnChange registers f to be called after every change of the keyring:
+// each Install, Use or Remove that changed its keys or its primary (one
+// that does nothing, such as installing an installed key, calls nothing).
+// f runs on the goroutine that made the change, after the new keys are in
+// effect and with no lock of the keyring held, before that Install, Use or
+// Remove returns; so f may call any method of the keyring (Save, Keys), and
+// when the change's caller gets control back, f has finished. Changes made
+// on several goroutines at once may run f concurrently, and f may see a
+// later state than the change that called it (the keyring is read, not
+// handed to f): a function that saves the keyring should serialize its
+// saves and write what the keyring holds when it runs, so that the last save
+// holds the last change.
+//
+// The returned function unregisters f: changes made after it returns do
+// not call f, though a call by a change that was already calling its
+// functions may still be running or about to run.
+func (k *Keyring) OnChange(f func()) (stop func()) {
+	h := &hook{f: f}
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	cur := k.snap.Load()
-	i := cur.find(raw)
-	switch {
-	case i < 0:
-		return nil
-	case i == 0:
-		return fmt.Errorf("%w (fingerprint %x): use another key first", ErrRemovePrimary, cur.keys[0].fp)
+	var hooks []*hook
+	if cur := k.hooks.Load(); cur != nil {
+		hooks = append(hooks, *cur...)
 	}
-	keys := make([]*key, 0, len(cur.keys)-1)
-	keys = append(keys, cur.keys[:i]...)
-	keys = append(keys, cur.keys[i+1:]...)
-	k.snap.Store(&snapshot{keys: keys})
-	return nil
+	hooks = append(hooks, h)
+	k.hooks.Store(&hooks)
+	return func() {
+		h.stopped.Store(true)
+		k.mu.Lock()
+		defer k.mu.Unlock()
+		cur := k.hooks.Load()
+		if cur == nil {
+			return
+		}
+		rest := make([]*hook, 0, len(*cur))
+		for _, o := range *cur {
+			if o != h {
+				rest = append(rest, o)
+			}
+		}
+		k.hooks.Store(&rest)
+	}
+}
+
+// notify calls every registered OnChange function.
+func (k *Keyring) notify() {
+	hooks := k.hooks.Load()
+	if hooks == nil {
+		return
+	}
+	for _, h := range *hooks {
+		if !h.stopped.Load() {
+			h.f()
+		}
+	}
 }
 
 // Keys returns copies of every installed key, primary first.

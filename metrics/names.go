@@ -117,6 +117,25 @@ const (
 	// cache. Gauge.
 	ReplayWindow = Prefix + ".replay.window"
 
+	// KeyMismatches counts datagrams and streams that did not open for a
+	// reason about keys (a key we do not hold, failed authentication,
+	// another suite, plaintext where encryption is required or the
+	// reverse). Counter; labels: key (a fingerprint seen from a member's
+	// address, at most 16 of them; "other"; "none" for plaintext), reason.
+	KeyMismatches = Prefix + ".key.mismatches"
+	// KeyMismatchAddrs is the number of addresses that sent such traffic
+	// in the last two minutes and nothing that opened since. Gauge.
+	KeyMismatchAddrs = Prefix + ".key.mismatch.addrs"
+	// KeyringSaves counts saves of the key file (WithKeyringFile) after a
+	// change of the keyring, and their retries. Counter; labels: result.
+	KeyringSaves = Prefix + ".keyring.saves"
+	// EncryptionMode is the node's encryption mode as a number: 0
+	// required, 1 send-sealed, 2 accept-sealed, 3 off. Gauge.
+	EncryptionMode = Prefix + ".encryption.mode"
+	// EncryptionPlaintext counts plaintext datagrams and stream records
+	// accepted by a node with a keyring in a transitional mode. Counter.
+	EncryptionPlaintext = Prefix + ".encryption.plaintext"
+
 	// ClockOffsetMax is the largest clock offset, in absolute value and
 	// milliseconds, that this node estimates for any member from its
 	// direct probes (Member.Clock). A gauge, not one per member, so that
@@ -246,12 +265,17 @@ const (
 	// full replay cache has forgotten datagrams that recent, so it cannot
 	// tell a replay apart. The cache is too small; the clocks are fine.
 	DropWindowShrunk DropReason = "window_shrunk"
+	// DropNotAllowed: the datagram or stream comes from a source address
+	// outside the node's allow-list; it is dropped before any
+	// cryptography.
+	DropNotAllowed DropReason = "not_allowed"
 )
 
 // DropReasons lists every DropReason.
 var DropReasons = []DropReason{
 	DropUnknownKey, DropAuth, DropReplay, DropTooOld, DropTooNew, DropWindowShrunk, DropMalformed, DropDecode, DropUnencrypted,
 	DropStreamBusy, DropStreamEvicted, DropStreamBadHello, DropStreamTooLarge, DropStreamTruncated, DropStreamTimeout,
+	DropNotAllowed,
 }
 
 // TransportDropReason says why the transport dropped a datagram or stream.
@@ -275,6 +299,7 @@ var allNames = []string{
 	PushPulls, PushPullDuration,
 	Dropped, AESGCMSeals,
 	EventsDropped, TransportDropped, NameConflicts, ReplayWindow,
+	KeyMismatches, KeyMismatchAddrs, KeyringSaves, EncryptionMode, EncryptionPlaintext,
 	UserMessages, UserBroadcasts, UserBroadcastQueue, UserBroadcastQueueBytes, UserQueries,
 	ClockOffsetMax,
 }

@@ -58,6 +58,7 @@ type Core struct {
 	qSeq    uint64
 	live    int    // alive or suspect members, ourselves included
 	digest  uint64 // sum of live members' hashes
+	allow   *Allow // the allow-list, or nil (allow.go)
 
 	byState [numStates]int // entries by state, ourselves and tombstones included
 
@@ -807,8 +808,8 @@ func (c *Core) AddMember(addr netip.AddrPort) (uint64, error) {
 }
 
 func (c *Core) probeAddr(addr netip.AddrPort, kind pendingKind) (uint64, error) {
-	if !validAddr(addr) {
-		return 0, fmt.Errorf("swim: invalid address %v", addr)
+	if err := c.checkTarget(addr, kind); err != nil {
+		return 0, err
 	}
 	if len(c.pending) >= c.cfg.MaxPendingProbes {
 		c.count[CountPendingCap]++
@@ -886,6 +887,9 @@ func (c *Core) Merge(now time.Time, s *Snapshot) error {
 	if s.From == "" || len(s.From) > MaxNameLen {
 		c.count[CountMalformed]++
 		return fmt.Errorf("swim: snapshot sender name of %d bytes", len(s.From))
+	}
+	if !c.admitsSnapshot(s) {
+		return fmt.Errorf("swim: snapshot from %q: %w", s.From, ErrNotAllowed)
 	}
 	if len(s.Members) > 2*len(c.members)+64 {
 		// A join: size the index once instead of growing it step by step,

@@ -20,7 +20,8 @@
 //     from, msgs);
 //   - when the time returned by NextDeadline comes: call Tick(now);
 //   - for the user's requests: Join(seeds), Leave, SetPayload, Probe(addr),
-//     AddMember(addr), MarkLeft(name), RemoveMember(name);
+//     AddMember(addr), MarkLeft(name), RemoveMember(name), Discover(addr)
+//     (a broadcast or multicast address), SetAllow(list);
 //   - after any of these: read Ready() and act on it, then call Advance.
 //
 // Ready returns an Output: Datagrams to encode and send (each a compound
@@ -28,11 +29,13 @@
 // piggybacked updates, within Config.MaxDatagram bytes as measured by
 // Config.MessageSize; a datagram may also hold updates only), PushPulls to
 // carry out over a stream (send our Snapshot, receive the peer's, pass it to
-// Merge), membership Events, and ProbeResults for Probe and AddMember
-// calls, matched by token. Everything in it stays valid until Advance.
+// Merge), membership Events, and ProbeResults for Probe, AddMember and
+// Discover calls, matched by token (a discovery reports every answer, then
+// its end). Everything in it stays valid until Advance.
 //
 // Read access: Myself, Member, MemberByAddr, AppendMembers, NumMembers,
-// NumLive, NumInState, Health, QueueLen, AckTimeout, Digest, LeaveDone, and Count for the counters of
+// NumLive, NumInState, Health, QueueLen, AckTimeout, Digest, LeaveDone,
+// Disseminating, and Count for the counters of
 // rejected input and protocol activity (see Counter), which map onto
 // metrics.
 //
@@ -65,6 +68,9 @@
 //     and then, so that healed partitions come back without a Join.
 //   - Fast repair: pings and acks carry a digest of the view; a mismatch
 //     when we have no news in flight asks for a state exchange.
+//   - Allow-lists: members outside one (Allow: names, addresses, networks)
+//     are never added, probed, gossiped about or answered, whoever passes
+//     news of them on (allow.go).
 //   - Hostile input: every message is validated; what is impossible is
 //     ignored and counted; every table is capped. Nothing a received
 //     datagram says can make the core send more than one answer and a few

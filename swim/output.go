@@ -198,6 +198,7 @@ const (
 	CountPendingCap                    // too many outstanding probes
 	CountQueueDrop                     // update dropped because the queue was full
 	CountQuiet                         // accusation not started or not spread while unhealthy or suspected
+	CountNotAllowed                    // input from or about a member outside the allow-list
 	// Activity.
 	CountProbes        // probes started
 	CountProbeFailures // probes that got no ack, direct or indirect
@@ -216,7 +217,7 @@ const NumCounters = int(numCounters)
 var counterNames = [...]string{
 	"malformed", "payload_too_long", "bad_incarnation", "unknown_seq", "wrong_sender",
 	"misdirected", "from_non_member", "unknown_member", "stale", "conflict",
-	"member_cap", "pending_cap", "queue_drop", "quiet",
+	"member_cap", "pending_cap", "queue_drop", "quiet", "not_allowed",
 	"probes", "probe_failures", "refutations", "told_stale", "repairs",
 	"update_too_large",
 	"name_conflict",

@@ -20,6 +20,9 @@ import (
 // size, which bounds what we answer a sender we cannot place: msgs must be
 // the whole datagram as received.
 func (c *Core) Step(now time.Time, from netip.AddrPort, msgs []Message) {
+	if !c.admits(from, msgs) {
+		return
+	}
 	c.setNow(now)
 	c.stepFrom = from
 	c.stepSize = c.datagramSize(msgs)
@@ -131,6 +134,9 @@ func (c *Core) accuser(name string) bool {
 func (c *Core) learn(u *Message, peer string) {
 	if u.Name == c.self.name {
 		c.aboutSelf(u)
+		return
+	}
+	if !c.admitsUpdate(u) {
 		return
 	}
 	merge := peer != ""
@@ -498,7 +504,9 @@ func (c *Core) handleProbe(from netip.AddrPort, p *Message) {
 		}
 		target := c.members[p.Name]
 		if target == nil || target.state == StateLeft {
-			c.count[CountUnknownMember]++
+			if !c.refuseRelay(from, p) {
+				c.count[CountUnknownMember]++
+			}
 			return
 		}
 		relays, fromReq := 0, 0
@@ -568,6 +576,10 @@ func (c *Core) handleAck(from netip.AddrPort, p *Message) {
 		}
 		if q.name != "" && p.From != q.name {
 			c.count[CountWrongSender]++
+			return
+		}
+		if q.kind == pendDiscover {
+			c.discoveryAck(from, p, q)
 			return
 		}
 		switch q.kind {

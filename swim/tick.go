@@ -175,7 +175,7 @@ func (c *Core) expirePending() {
 			if q.nack {
 				c.sendWithin(q.addr, Message{Kind: KindNack, Seq: q.origSeq, From: c.self.name}, nil, false, q.limit)
 			}
-		case pendUser, pendAdd:
+		case pendUser, pendAdd, pendDiscover:
 			c.out.ProbeResults = append(c.out.ProbeResults, ProbeResult{Token: q.token, Addr: q.addr})
 		}
 		c.removePending(i)

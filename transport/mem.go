@@ -306,6 +306,10 @@ func (n *MemNetwork) linkLocked(from, to netip.AddrPort) LinkConfig {
 
 // send routes one datagram. It is called by MemTransport.WriteTo.
 func (n *MemNetwork) send(b []byte, from, to netip.AddrPort) {
+	if to.Addr() == MemBroadcast {
+		n.broadcast(b, from, to.Port())
+		return
+	}
 	var delays [2]time.Duration
 	n.mu.Lock()
 	if n.closed {

@@ -70,8 +70,7 @@ func OpenDatagram(ring Sealer, label, dst, datagram []byte) (sent time.Time, bod
 func OpenDatagramDetail(ring Sealer, label, dst, datagram []byte) (sent time.Time, body, plaintext []byte, f Failure) {
 	plaintext, of := ring.OpenDetail(dst, datagram, label)
 	if of.Reason != keyring.ReasonNone {
-		_, plain := ring.(Plaintext)
-		return time.Time{}, nil, dst, Failure{reason: classify(of, plain), open: of}
+		return time.Time{}, nil, dst, Failure{reason: classify(of, plaintextOnly(ring)), open: of}
 	}
 	pt := plaintext[len(dst):]
 	if len(pt) < TimestampLen {
@@ -187,6 +186,11 @@ func (f Failure) Reason() Reason { return f.reason }
 // Failed reports whether the datagram was rejected.
 func (f Failure) Failed() bool { return f.reason != ReasonNone }
 
+// Detail is the sealer's verdict: the header bytes the datagram had and
+// the key fingerprint it carried, if any. It is the zero value when the
+// sealer opened the datagram (ReasonNone, ReasonMalformed).
+func (f Failure) Detail() keyring.OpenFailure { return f.open }
+
 // Err returns the error OpenDatagram reports for the same datagram, nil for
 // the zero Failure: a *keyring.OpenError (or an error wrapping
 // keyring.ErrLabelTooLong) when the keyring rejected it, an error wrapping
@@ -212,11 +216,12 @@ func (f Failure) Err() error {
 var ErrMalformed = errors.New("envelope: malformed plaintext")
 
 // Nonce returns the nonce of a sealed datagram, which identifies it for the
-// replay guard, or nil if the datagram is too short to have one.
+// replay guard, or nil if the datagram is too short to have one or is
+// plaintext (suite 0), which has none.
 func Nonce(ring Sealer, datagram []byte) []byte {
 	const headerLen = 6
 	n := ring.NonceSize()
-	if n == 0 || len(datagram) < headerLen+n {
+	if n == 0 || len(datagram) < headerLen+n || datagram[1] == 0 {
 		return nil
 	}
 	return datagram[headerLen : headerLen+n]

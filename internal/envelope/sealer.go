@@ -28,8 +28,9 @@ var _ Sealer = (*keyring.Keyring)(nil)
 // Plaintext is the Sealer of a cluster that explicitly opted out of
 // encryption: the same 6-byte header as a sealed datagram with suite 0 and a
 // zero fingerprint, then the plaintext, with no nonce and no tag. It
-// authenticates nothing. A node with a keyring never accepts it (the
-// keyring rejects suite 0), and a plaintext node rejects sealed datagrams.
+// authenticates nothing. A keyring never accepts it (it rejects suite 0),
+// a Modal only in the modes that accept plaintext, and a plaintext node
+// rejects sealed datagrams.
 type Plaintext struct{}
 
 // ErrNotPlaintext: a plaintext node received a datagram that is not plaintext
@@ -56,7 +57,7 @@ func (p Plaintext) Open(dst, datagram, label []byte) ([]byte, error) {
 // (the plaintext header is a keyring header with suite 0): too short for the
 // header is keyring.ReasonTruncated, another version
 // keyring.ReasonUnknownVersion, and another suite (a sealed datagram)
-// keyring.ReasonUnknownSuite. It allocates nothing when dst has capacity for
+// keyring.ReasonUnknownSuite, with the fingerprint the header carries. It allocates nothing when dst has capacity for
 // the plaintext.
 func (Plaintext) OpenDetail(dst, datagram, _ []byte) ([]byte, keyring.OpenFailure) {
 	f := keyring.OpenFailure{Len: len(datagram)}
@@ -65,6 +66,9 @@ func (Plaintext) OpenDetail(dst, datagram, _ []byte) ([]byte, keyring.OpenFailur
 	}
 	if len(datagram) > 1 {
 		f.Suite = datagram[1]
+	}
+	if len(datagram) >= 6 {
+		f.Fingerprint, f.HasFingerprint = [4]byte(datagram[2:6]), f.Suite != 0
 	}
 	switch {
 	case len(datagram) < 6:
