@@ -87,6 +87,7 @@ func TestStatsdExporter(t *testing.T) {
 		membership.WithName("inproc"),
 		membership.WithBindAddr("127.0.0.1:0"),
 		membership.WithKeyring(ring),
+		membership.WithKeyringFile(filepath.Join(dir, "inproc.key")),
 		membership.WithProfile(membership.ProfileLocal),
 		membership.WithEventBuffer(1),
 		membership.WithMetrics(sink),
@@ -95,7 +96,7 @@ func TestStatsdExporter(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { inproc.Shutdown(); sink.Shutdown() })
+	t.Cleanup(func() { inproc.Shutdown(); sink.Shutdown() }) // after transit's Shutdown: cleanups run last first
 	ctx, cancel := context.WithTimeout(context.Background(), startDeadline)
 	defer cancel()
 	if _, err := inproc.Join(ctx, seed); err != nil {
@@ -149,6 +150,40 @@ func TestStatsdExporter(t *testing.T) {
 		t.Fatal(err)
 	}
 	udp.Close()
+
+	// A key installed on the in-process node is saved to its key file
+	// (membership.keyring.saves).
+	newKey, err := keyring.Generate(keyring.XChaCha20Poly1305)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := inproc.Keyring().Install(newKey); err != nil {
+		t.Fatalf("install a key on the in-process node: %v", err)
+	}
+
+	// A node moving to encryption (send-sealed: it seals, and accepts
+	// plaintext too) is probed by a plaintext agent: it accepts the
+	// plaintext ping (membership.encryption.plaintext). It joins nobody.
+	transitRing, err := keyring.Load(keyfile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	transit, err := membership.New(
+		membership.WithName("transit"),
+		membership.WithBindAddr("127.0.0.1:0"),
+		membership.WithKeyring(transitRing),
+		membership.WithEncryptionMode(membership.EncryptionSendSealed),
+		membership.WithProfile(membership.ProfileLocal),
+		membership.WithMetrics(sink),
+		membership.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { transit.Shutdown() })
+	plain := start(t, h, agent, "plain", "-plaintext", "-statsd", exp.statsd)
+	plain.command("add %s", transit.Myself().Addr)
+	h.waitFor(t, startDeadline, "the plaintext agent's probe of the send-sealed node", func() bool { return plain.count("add") == 1 })
 
 	// An application message over a stream, from the in-process node to
 	// m0 (membership.user.messages, reliable_sent here and reliable there;
@@ -221,6 +256,8 @@ func TestStatsdExporter(t *testing.T) {
 		{"membership_probes_rtt", map[string]string{"path": "direct"}, "probes"},
 		{"membership_user_messages", map[string]string{"type": "reliable_sent", "result": "ok", "node": "inproc"}, "the in-process node sends m0 a reliable message"},
 		{"membership_user_messages", map[string]string{"type": "reliable", "node": "m0"}, "m0 receives it"},
+		{"membership_keyring_saves", map[string]string{"result": "ok", "node": "inproc"}, "a key installed on the in-process node, which has a key file"},
+		{"membership_encryption_plaintext", map[string]string{"node": "transit"}, "a plaintext agent probes the send-sealed node"},
 	}
 
 	var last *scrape
