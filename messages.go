@@ -206,6 +206,7 @@ func (n *Node) sendReliable(ctx context.Context, addr netip.AddrPort, payload []
 	if err != nil {
 		return err
 	}
+	c = countConn(c, n.met)
 	s, ok := n.track(c)
 	if !ok {
 		return ErrShutdown

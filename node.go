@@ -384,6 +384,7 @@ func (n *Node) receive(p *transport.Packet) {
 		return
 	}
 	if n.met != nil {
+		n.met.WireReceived(metrics.ChannelDatagram, len(p.Data))
 		for i := range msgs {
 			n.met.MessageReceived(msgs[i].Kind.String(), codec.MessageSize(&msgs[i]))
 		}
@@ -523,6 +524,7 @@ func (n *Node) sendDatagram(d *swim.Datagram, now time.Time) error {
 		return err
 	}
 	if n.met != nil {
+		n.met.WireSent(metrics.ChannelDatagram, len(sealed))
 		for i := range d.Msgs {
 			n.met.MessageSent(d.Msgs[i].Kind.String(), codec.MessageSize(&d.Msgs[i]))
 		}

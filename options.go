@@ -235,10 +235,11 @@ func WithPayload(p []byte) Option {
 }
 
 // WithMetrics sends the node's metrics (docs/metrics.md) to m, which is an
-// armon/go-metrics MetricSink (for example from metrics.NewStatsd) or a
-// *metrics.Metrics. Default: none. The node never uses go-metrics' global
-// sink. Shut the sink down only after every node that uses it: go-metrics'
-// statsd sink panics when written to after its Shutdown.
+// armon/go-metrics MetricSink (for example from metrics.NewDogStatsd, or
+// go-metrics' Prometheus sink) or a *metrics.Metrics. Default: none. The
+// node never uses go-metrics' global sink. Shut the sink down only after
+// every node that uses it: go-metrics' statsd sink panics when written to
+// after its Shutdown.
 func WithMetrics(m any) Option {
 	return func(c *config) error {
 		switch v := m.(type) {

@@ -128,7 +128,7 @@ const helloTimeout = 2 * time.Second
 func (n *Node) acceptStreams() {
 	defer n.bg.Done()
 	for c := range n.tr.Streams() {
-		n.acceptStream(c)
+		n.acceptStream(countConn(c, n.met))
 	}
 }
 
@@ -437,6 +437,7 @@ func (n *Node) pushPull(ctx context.Context, addr netip.AddrPort, join bool) (er
 	if err != nil {
 		return err
 	}
+	c = countConn(c, n.met)
 	s, ok := n.track(c)
 	if !ok {
 		return ErrShutdown

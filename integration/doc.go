@@ -26,4 +26,24 @@
 // is alive everywhere again; the namespace is deleted at the end.
 //
 //	sudo MEMBERSHIP_NETNS=1 go test -run Netns -v ./integration/
+//
+// TestStatsdExporter runs only with MEMBERSHIP_STATSD_EXPORTER set to a
+// prometheus/statsd_exporter binary: agents send their metrics to it in
+// the DogStatsD format while the test drives the conditions the rarer
+// metrics need (outsiders with other keys, a duplicate name, an oversized
+// datagram, a pause, a kill, a leave, an event subscriber too slow), then
+// checks that every metric of docs/metrics.md arrives in its /metrics
+// with the documented name, type and labels, and nothing undocumented.
+//
+//	go install github.com/prometheus/statsd_exporter@v0.31.0
+//	MEMBERSHIP_STATSD_EXPORTER=$(go env GOPATH)/bin/statsd_exporter go test -run StatsdExporter -v ./integration/
+//
+// TestWireCapture runs only with MEMBERSHIP_WIRE=1, as root, on Linux: it
+// captures the loopback interface with a raw packet socket while three
+// agents join, change a payload and leave, and checks that no member
+// name, payload, label or address appears in any datagram or TCP stream;
+// a plaintext control run of the same cluster must show them, so that the
+// check can fail.
+//
+//	sudo MEMBERSHIP_WIRE=1 go test -run WireCapture -v ./integration/
 package integration

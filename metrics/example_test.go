@@ -84,3 +84,42 @@ func ExampleNewStatsd() {
 	// membership.health.api-7:1.000000|g
 	// membership.probes.ack.api-7:1.000000|c
 }
+
+// Export to a statsd server that reads DogStatsD tags (statsd_exporter,
+// Datadog, Telegraf): labels travel as tags, so the server can aggregate
+// by node, state, reason or type. Here the server is a UDP socket on
+// loopback that prints what it receives.
+func ExampleNewDogStatsd() {
+	server, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer server.Close()
+
+	sink, err := metrics.NewDogStatsd(server.LocalAddr().String())
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer sink.Shutdown()
+	m := metrics.New(sink, metrics.Label{Name: metrics.LabelNode, Value: "api-7"})
+	m.Probe(metrics.ProbeAck)
+	m.Drop(metrics.DropUnknownKey)
+
+	var lines []string
+	buf := make([]byte, 1500)
+	server.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for len(lines) < 2 {
+		n, _, err := server.ReadFrom(buf)
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		lines = append(lines, strings.Fields(string(buf[:n]))...)
+	}
+	fmt.Println(strings.Join(lines, "\n"))
+	// Output:
+	// membership.probes:1|c|#result:ack,node:api-7
+	// membership.dropped:1|c|#reason:unknown_key,node:api-7
+}

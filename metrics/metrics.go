@@ -1,8 +1,6 @@
 package metrics
 
 import (
-	"fmt"
-	"net"
 	"slices"
 	"strings"
 	"sync"
@@ -17,6 +15,10 @@ type Label = gometrics.Label
 // MetricSink is the go-metrics sink interface that Metrics writes to:
 // statsd, statsite, Prometheus, datadog, InmemSink, or a fanout of several.
 type MetricSink = gometrics.MetricSink
+
+// ShutdownSink is a MetricSink with a Shutdown method that flushes and
+// stops it, as go-metrics defines it.
+type ShutdownSink = gometrics.ShutdownSink
 
 // maxCachedLabelSets bounds the cache of label slices, so label values that
 // vary without bound (a bug in a caller) cost allocations, not memory.
@@ -176,6 +178,24 @@ func (m *Metrics) MessageReceived(typ string, bytes int) {
 	l := m.labels(LabelType, typ, "", "")
 	m.sink.IncrCounterWithLabels(keys[MessagesReceived], 1, l)
 	m.sink.IncrCounterWithLabels(keys[BytesReceived], float32(bytes), l)
+}
+
+// WireSent counts n sealed bytes sent over channel c: a whole datagram
+// as handed to the socket, or what one write to a stream carried.
+func (m *Metrics) WireSent(c Channel, n int) {
+	if m == nil {
+		return
+	}
+	m.incr(WireBytesSent, float32(n), LabelChannel, string(c), "", "")
+}
+
+// WireReceived counts n sealed bytes received over channel c: a whole
+// datagram, or what one read from a stream returned.
+func (m *Metrics) WireReceived(c Channel, n int) {
+	if m == nil {
+		return
+	}
+	m.incr(WireBytesReceived, float32(n), LabelChannel, string(c), "", "")
 }
 
 // Probe counts one completed probe with its outcome (SWIM §3.1).
@@ -354,19 +374,21 @@ func (m *Metrics) TransportDrop(r TransportDropReason, n uint64) {
 	m.incr(TransportDropped, float32(n), LabelReason, string(r), "", "")
 }
 
-// NewStatsd returns a go-metrics statsd sink that sends to addr ("host:port",
-// UDP) every 100ms. Call its Shutdown method to stop it, after every node
-// that writes to it has shut down: go-metrics' sink panics when written to
-// after Shutdown, and drops what it buffered. It fails only for an
-// address that is not host:port; an unreachable statsd loses metrics, never
-// blocks the caller.
+// NewStatsd returns go-metrics' plain statsd sink, sending to addr
+// ("host:port", UDP) every 100ms. Plain statsd has no labels: the sink
+// appends each label value to the name as a further segment
+// (membership.probes.ack.api-7), so a server cannot aggregate by label
+// without a mapping of its own. Prefer NewDogStatsd for any server that
+// reads DogStatsD tags (statsd_exporter, Datadog, Telegraf); keep this one
+// for servers that read none (Etsy statsd, Graphite's).
+//
+// Call its Shutdown method to stop it, after every node that writes to it
+// has shut down: go-metrics' sink panics when written to after Shutdown,
+// and drops what it buffered. It fails only for an address that is not
+// host:port; an unreachable statsd loses metrics, never blocks the caller.
 func NewStatsd(addr string) (*gometrics.StatsdSink, error) {
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return nil, fmt.Errorf("statsd address %q: %w", addr, err)
-	}
-	if host == "" || port == "" {
-		return nil, fmt.Errorf("statsd address %q: want host:port", addr)
+	if err := checkHostPort(addr); err != nil {
+		return nil, err
 	}
 	return gometrics.NewStatsdSink(addr)
 }

@@ -33,6 +33,8 @@ func TestNilMetricsIsNoOp(t *testing.T) {
 	m.MeasureSince(ProbeRTT, time.Now())
 	m.MessageSent("ping", 10)
 	m.MessageReceived("ack", 10)
+	m.WireSent(ChannelDatagram, 10)
+	m.WireReceived(ChannelStream, 10)
 	m.Probe(ProbeAck)
 	m.Nack()
 	m.RTT(PathDirect, time.Millisecond)
@@ -64,6 +66,9 @@ func TestHelpersEmitNamesAndLabels(t *testing.T) {
 	m.MessageSent("ping", 50)
 	m.MessageSent("alive", 7)
 	m.MessageReceived("ack", 30)
+	m.WireSent(ChannelDatagram, 190)
+	m.WireSent(ChannelStream, 400)
+	m.WireReceived(ChannelDatagram, 70)
 	m.Probe(ProbeAck)
 	m.Probe(ProbeAck)
 	m.Probe(ProbeIndirectAck)
@@ -101,6 +106,10 @@ func TestHelpersEmitNamesAndLabels(t *testing.T) {
 		{BytesSent, []Label{lbl(LabelType, "alive")}, 7},
 		{MessagesReceived, []Label{lbl(LabelType, "ack")}, 1},
 		{BytesReceived, []Label{lbl(LabelType, "ack")}, 30},
+		{WireBytesSent, []Label{lbl(LabelChannel, "datagram")}, 190},
+		{WireBytesSent, []Label{lbl(LabelChannel, "stream")}, 400},
+		{WireBytesReceived, []Label{lbl(LabelChannel, "datagram")}, 70},
+		{WireBytesReceived, []Label{lbl(LabelChannel, "stream")}, 0},
 		{Probes, []Label{lbl(LabelResult, "ack")}, 2},
 		{Probes, []Label{lbl(LabelResult, "indirect_ack")}, 1},
 		{Probes, []Label{lbl(LabelResult, "failed")}, 1},

@@ -18,11 +18,20 @@ const (
 	// MessagesReceived counts protocol messages received and decoded.
 	// Counter; labels: type.
 	MessagesReceived = Prefix + ".messages.received"
-	// BytesSent counts encoded bytes of messages sent. Counter; labels: type.
+	// BytesSent counts encoded bytes of messages sent, before sealing.
+	// Counter; labels: type.
 	BytesSent = Prefix + ".bytes.sent"
-	// BytesReceived counts encoded bytes of messages received. Counter;
-	// labels: type.
+	// BytesReceived counts encoded bytes of messages received, after
+	// opening. Counter; labels: type.
 	BytesReceived = Prefix + ".bytes.received"
+	// WireBytesSent counts sealed bytes sent on the wire: whole datagrams
+	// as handed to the socket, and stream bytes as written. Counter;
+	// labels: channel.
+	WireBytesSent = Prefix + ".wire.bytes.sent"
+	// WireBytesReceived counts sealed bytes received: datagrams that
+	// opened and decoded, and stream bytes as read. Counter; labels:
+	// channel.
+	WireBytesReceived = Prefix + ".wire.bytes.received"
 
 	// Probes counts completed probes of other members by outcome (SWIM
 	// §3.1). Counter; labels: result.
@@ -144,6 +153,7 @@ const (
 	LabelDirection = "direction" // "outbound" (we initiated) or "inbound"
 	LabelReason    = "reason"    // DropReason or TransportDropReason values
 	LabelKey       = "key"       // key fingerprint, hex
+	LabelChannel   = "channel"   // "datagram" (UDP) or "stream" (TCP)
 	LabelNode      = "node"      // the local node's name (a base label)
 )
 
@@ -173,6 +183,15 @@ type Direction string
 const (
 	Outbound Direction = "outbound" // this node dialed
 	Inbound  Direction = "inbound"  // a peer dialed this node
+)
+
+// Channel is how bytes crossed the wire.
+type Channel string
+
+// Channels.
+const (
+	ChannelDatagram Channel = "datagram" // sealed datagrams (UDP)
+	ChannelStream   Channel = "stream"   // streams (TCP): push-pull and reliable messages
 )
 
 // Push-pull results, values of LabelResult on PushPulls; ok and error
@@ -273,6 +292,7 @@ const (
 // documentation test.
 var allNames = []string{
 	MessagesSent, MessagesReceived, BytesSent, BytesReceived,
+	WireBytesSent, WireBytesReceived,
 	Probes, Nacks, ProbeRTT,
 	Suspicions, Refutations, Deaths, Leaves, Members,
 	Protocol, Health, GossipQueue,

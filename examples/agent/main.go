@@ -30,6 +30,9 @@
 //	-payload TEXT       this member's payload
 //	-profile P          protocol timings: lan, wan or local (default lan)
 //	-statsd HOST:PORT   send metrics to this statsd address (UDP)
+//	-statsd-format F    dogstatsd (default: labels as tags, for statsd_exporter,
+//	                    Datadog, Telegraf) or statsd (label values glued into
+//	                    the name, for servers that read no tags)
 //	-leave-timeout D    how long a graceful leave may take (default 5s)
 //	-log-level L        stderr log level: debug, info, warn or error (default info)
 //	-keygen             print a new base64 key and exit; with -keyfile, write a key file
@@ -108,6 +111,7 @@ type options struct {
 	plaintext    bool
 	label        string
 	statsd       string
+	statsdFormat string
 	profile      string
 	payload      string
 	keygen       bool
@@ -129,6 +133,7 @@ func newFlagSet(o *options) *flag.FlagSet {
 	set.BoolVar(&o.plaintext, "plaintext", false, "run without encryption, on purpose (instead of -keyfile)")
 	set.StringVar(&o.label, "label", "", "cluster label, authenticated in every datagram")
 	set.StringVar(&o.statsd, "statsd", "", "send metrics to this statsd host:port (UDP)")
+	set.StringVar(&o.statsdFormat, "statsd-format", "dogstatsd", "metric line format of -statsd: dogstatsd (labels as tags) or statsd (label values in the name)")
 	set.StringVar(&o.profile, "profile", "lan", "protocol timings: lan, wan or local")
 	set.StringVar(&o.payload, "payload", "", "this member's payload")
 	set.BoolVar(&o.keygen, "keygen", false, "print a new base64 key and exit; with -keyfile, write a key file instead")
@@ -264,14 +269,34 @@ func nodeOptions(o *options, log *slog.Logger) ([]membership.Option, func(), err
 	}
 	closer := func() {}
 	if o.statsd != "" {
-		sink, err := metrics.NewStatsd(o.statsd)
+		sink, err := statsdSink(o.statsd, o.statsdFormat)
 		if err != nil {
-			return nil, nil, fmt.Errorf("-statsd: %w", err)
+			return nil, nil, err
 		}
 		opts = append(opts, membership.WithMetrics(sink))
 		closer = sink.Shutdown
 	}
 	return opts, closer, nil
+}
+
+// statsdSink returns the sink of -statsd in the -statsd-format asked for.
+func statsdSink(addr, format string) (metrics.ShutdownSink, error) {
+	var (
+		sink metrics.ShutdownSink
+		err  error
+	)
+	switch format {
+	case "dogstatsd":
+		sink, err = metrics.NewDogStatsd(addr)
+	case "statsd":
+		sink, err = metrics.NewStatsd(addr)
+	default:
+		return nil, fmt.Errorf("-statsd-format %q: want dogstatsd or statsd", format)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("-statsd: %w", err)
+	}
+	return sink, nil
 }
 
 func parseLevel(s string) (slog.Level, error) {

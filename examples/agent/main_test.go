@@ -95,6 +95,8 @@ func TestErrorsExitNonZero(t *testing.T) {
 		{[]string{"-plaintext", "-profile", "moon"}, "-profile"},
 		{[]string{"-plaintext", "-log-level", "loud"}, "-log-level"},
 		{[]string{"-plaintext", "-statsd", "nocolon"}, "-statsd"},
+		{[]string{"-plaintext", "-statsd", "127.0.0.1:8125", "-statsd-format", "graphite"}, "-statsd-format"},
+		{[]string{"-plaintext", "-statsd", "nocolon", "-statsd-format", "statsd"}, "-statsd"},
 		{[]string{"-plaintext", "-bind", "300.1.1.1:1"}, "300.1.1.1"},
 		{[]string{"-plaintext", "-label", "bad\nlabel"}, "WithLabel"},
 		{[]string{"-keygen", "-suite", "rot13"}, "rot13"},

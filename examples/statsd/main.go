@@ -5,14 +5,18 @@
 //
 // With no flags it also plays the statsd server: it listens on a loopback
 // UDP port, prints every metric line it receives while the cluster runs
-// (counters "|c", gauges "|g", timings "|ms"; statsd appends label values
-// to the name, so membership.members.demo-0.alive is node demo-0's count
-// of alive members), then one node leaves, and the program ends with a
-// summary of the metric names seen. It needs no setup and ends by itself
-// in a few seconds.
+// (counters "|c", gauges "|g", timings "|ms"), then one node leaves, and the
+// program ends with a summary of the metric names seen. It needs no setup
+// and ends by itself in a few seconds.
 //
-// To send to a real statsd (or the statsd input of Telegraf, Datadog,
-// Netdata...) instead:
+// Lines are in the DogStatsD format, labels as tags:
+// membership.members:3|g|#state:alive,node:demo-0 is node demo-0's count of
+// alive members. With -format statsd they are plain statsd lines, label
+// values glued into the name (membership.members.alive.demo-0), for a
+// server that reads no tags.
+//
+// To send to a real statsd server (prometheus/statsd_exporter, the Datadog
+// agent, Telegraf's statsd input with datadog_extensions = true) instead:
 //
 //	go run ./examples/statsd -statsd 127.0.0.1:8125 -duration 30s
 //
@@ -43,6 +47,7 @@ func main() {
 	flag.StringVar(&cfg.statsd, "statsd", "", "send metrics to this statsd host:port instead of the built-in receiver")
 	flag.DurationVar(&cfg.duration, "duration", 3*time.Second, "how long the cluster runs before a node leaves and it shuts down")
 	flag.BoolVar(&cfg.quiet, "quiet", false, "print only the summary, not every metric line")
+	flag.StringVar(&cfg.format, "format", "dogstatsd", "line format: dogstatsd (labels as tags) or statsd (label values in the name)")
 	flag.Parse()
 	if err := run(cfg, os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintf(os.Stderr, "statsd: %v\n", err)
@@ -54,6 +59,7 @@ type config struct {
 	statsd   string
 	duration time.Duration
 	quiet    bool
+	format   string
 }
 
 // nodes is the size of the demo cluster.
@@ -78,15 +84,23 @@ func run(cfg config, out, stderr io.Writer) error {
 	}
 	addr := cfg.statsd
 	var recv *receiver
+	var err error
 	if addr == "" {
-		var err error
 		if recv, err = listen(stdout, cfg.quiet); err != nil {
 			return err
 		}
 		addr = recv.addr()
 		fmt.Fprintf(stdout, "statsd receiver listening on udp %s\n", addr)
 	}
-	sink, err := metrics.NewStatsd(addr)
+	var sink metrics.ShutdownSink
+	switch cfg.format {
+	case "dogstatsd", "":
+		sink, err = metrics.NewDogStatsd(addr)
+	case "statsd":
+		sink, err = metrics.NewStatsd(addr)
+	default:
+		err = fmt.Errorf("-format %q: want dogstatsd or statsd", cfg.format)
+	}
 	if err != nil {
 		return err
 	}
@@ -271,7 +285,7 @@ func (r *receiver) lines() int {
 }
 
 // summary prints how many lines arrived and the distinct metric families,
-// with the label values that statsd appended to the names stripped.
+// with the label values that plain statsd appends to the names stripped.
 func (r *receiver) summary(out io.Writer) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -290,8 +304,9 @@ func (r *receiver) summary(out io.Writer) {
 	}
 }
 
-// family maps a statsd name with appended label values onto the metric
-// name it came from: the longest name of metrics/names.go that prefixes it.
+// family maps a statsd name onto the metric name it came from: the name
+// itself in the DogStatsD format, and in plain statsd, where label values
+// follow the name, the longest name of metrics/names.go that prefixes it.
 func family(name string) string {
 	best := ""
 	for _, m := range metricNames {
@@ -307,9 +322,11 @@ func family(name string) string {
 
 var metricNames = []string{
 	metrics.MessagesSent, metrics.MessagesReceived, metrics.BytesSent, metrics.BytesReceived,
+	metrics.WireBytesSent, metrics.WireBytesReceived,
 	metrics.Probes, metrics.Nacks, metrics.ProbeRTT,
 	metrics.Suspicions, metrics.Refutations, metrics.Deaths, metrics.Leaves, metrics.Members,
 	metrics.Protocol, metrics.Health, metrics.GossipQueue,
 	metrics.PushPulls, metrics.PushPullDuration,
 	metrics.Dropped, metrics.AESGCMSeals, metrics.EventsDropped, metrics.TransportDropped,
+	metrics.NameConflicts, metrics.ReplayWindow,
 }

@@ -2,6 +2,7 @@ package swimtest
 
 import (
 	"math"
+	"os"
 	"testing"
 	"time"
 
@@ -9,18 +10,29 @@ import (
 )
 
 // The statistical tests below reproduce the SWIM and Lifeguard papers'
-// numbers on the simulator. Each runs thousands of protocol periods, so they
-// skip under -short and under the race detector; a plain `go test
-// ./swim/...` runs them (CI does, without -race). Seeds are fixed, so the
-// results are the same on every run: a bound that holds once holds always.
+// numbers on the simulator. Each runs thousands of protocol periods, a minute
+// and a half for all of them on a 2-core machine, so a plain `go test ./...`
+// skips them: they run with MEMBERSHIP_LONG=1 (CI sets it, without -race).
+// They also skip under -short and under the race detector. Seeds are fixed,
+// so the results are the same on every run: a bound that holds once holds
+// always.
 
-func skipLong(t *testing.T) {
+// longEnv is the environment variable that turns the statistical tests on.
+const longEnv = "MEMBERSHIP_LONG"
+
+// skipLong skips a statistical test unless MEMBERSHIP_LONG=1; about is how
+// long it takes on a 2-core machine without the race detector, for the skip
+// message.
+func skipLong(t *testing.T, about time.Duration) {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("statistical test: skipped under -short")
 	}
 	if raceEnabled {
 		t.Skip("statistical test: skipped under the race detector (too slow)")
+	}
+	if os.Getenv(longEnv) != "1" {
+		t.Skipf("statistical test: set %s=1 to run (about %v)", longEnv, about)
 	}
 }
 
@@ -95,7 +107,7 @@ func detectionConfig(random bool) swim.Config {
 // the exact expectation is then 1/(1−(1−1/(n−1))^(n−10)), 0.5 % above the
 // paper's) to keep the run short.
 func TestPaperFirstDetection(t *testing.T) {
-	skipLong(t)
+	skipLong(t, 35*time.Second)
 	cases := []struct {
 		n, trials, victims int
 	}{
@@ -131,7 +143,7 @@ func TestPaperFirstDetection(t *testing.T) {
 // 1.567 for random selection. The test checks the measured mean against
 // that sum.
 func TestRoundRobinFirstDetection(t *testing.T) {
-	skipLong(t)
+	skipLong(t, time.Second)
 	const n = 32
 	s, err := New(Options{Nodes: n, Seed: 12, Config: detectionConfig(false), Link: lan})
 	if err != nil {
@@ -157,7 +169,7 @@ func TestRoundRobinFirstDetection(t *testing.T) {
 // observed number of failures must be within 3.5 standard deviations of the
 // expected number.
 func TestPaperFalseFailureRate(t *testing.T) {
-	skipLong(t)
+	skipLong(t, time.Second)
 	cases := []struct {
 		loss    float64
 		k       int
@@ -202,7 +214,7 @@ func TestPaperFalseFailureRate(t *testing.T) {
 // TestPaperConstantLoad checks SWIM §5: the messages a member sends per
 // period do not grow with the group, from n = 32 to n = 4096 (within 10 %).
 func TestPaperConstantLoad(t *testing.T) {
-	skipLong(t)
+	skipLong(t, 15*time.Second)
 	var lo, hi float64
 	for _, n := range []int{32, 256, 1024, 4096} {
 		cfg := swim.DefaultConfig()
@@ -238,7 +250,7 @@ func TestPaperConstantLoad(t *testing.T) {
 // two members differ, so fast repair and push-pull are off there: they would
 // turn the partial views into full ones.
 func TestPaperDissemination(t *testing.T) {
-	skipLong(t)
+	skipLong(t, 10*time.Second)
 	const c = 1.0
 	cases := []struct {
 		n, view, joins int
@@ -288,7 +300,7 @@ func TestPaperDissemination(t *testing.T) {
 // healthy members drop at least tenfold with Lifeguard against the same
 // simulation with Lifeguard switched off.
 func TestLifeguardFalseDeaths(t *testing.T) {
-	skipLong(t)
+	skipLong(t, 7*time.Second)
 	const n, periods = 128, 600
 	run := func(lifeguard bool) (healthy, all, susp uint64) {
 		cfg := swim.DefaultConfig()
@@ -318,7 +330,7 @@ func TestLifeguardFalseDeaths(t *testing.T) {
 // TestNoFalseDeathsUnderLoss: 1000 periods at n = 128 with 10 % uniform loss
 // and the default configuration see no false death.
 func TestNoFalseDeathsUnderLoss(t *testing.T) {
-	skipLong(t)
+	skipLong(t, 2*time.Second)
 	link := lan
 	link.Loss = 0.10
 	s, err := New(Options{Nodes: 128, Seed: 61, Config: swim.DefaultConfig(), Link: link})
@@ -339,7 +351,7 @@ func TestNoFalseDeathsUnderLoss(t *testing.T) {
 // crash reaches everyone. The runtime's product configuration must not
 // falsely kill a member under 10 % loss.
 func TestRuntimeGossipUnderLossAndSlowness(t *testing.T) {
-	skipLong(t)
+	skipLong(t, 5*time.Second)
 	cfg := swim.DefaultConfig()
 	cfg.GossipFanout, cfg.GossipInterval = 3, 200*time.Millisecond
 	link := lan
