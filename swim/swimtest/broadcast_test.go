@@ -67,7 +67,7 @@ func TestBroadcastDissemination(t *testing.T) { broadcastDissemination(t, 200, 9
 // TestBroadcastDisseminationLong is TestBroadcastDissemination with five
 // other seeds: 63,000 deliveries.
 func TestBroadcastDisseminationLong(t *testing.T) {
-	skipLong(t)
+	skipLong(t, 10*time.Second)
 	for seed := uint64(100); seed < 105; seed++ {
 		broadcastDissemination(t, 200, seed)
 	}
@@ -340,7 +340,7 @@ func TestMembershipNewsNotStarved(t *testing.T) { membershipNewsNotStarved(t, 4)
 // TestMembershipNewsNotStarvedLong is TestMembershipNewsNotStarved with 20
 // crashes.
 func TestMembershipNewsNotStarvedLong(t *testing.T) {
-	skipLong(t)
+	skipLong(t, 10*time.Second)
 	membershipNewsNotStarved(t, 20)
 }
 
