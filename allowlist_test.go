@@ -83,6 +83,7 @@ func TestSetAllowList(t *testing.T) {
 }
 
 func TestAllowListBySource(t *testing.T) {
+	t.Parallel()
 	// node-0 admits only its own network address and node-1's: node-2,
 	// with the right key, is dropped before any cryptography.
 	c := newMemCluster(t, 3)
@@ -151,6 +152,7 @@ func TestWithAllowList(t *testing.T) {
 // view of a member that filters, checked every few milliseconds and in
 // their events.
 func TestAllowListUDP(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("100 protocol periods on real sockets")
 	}

@@ -83,6 +83,7 @@ func TestClockEntryKeepsTheTightestRecentSample(t *testing.T) {
 // every node's estimate of every other contains the true offset, and the
 // largest is the gauge.
 func TestClockOffsetEstimated(t *testing.T) {
+	t.Parallel()
 	sink := metrics.NewInmem()
 	skews := []time.Duration{0, 2 * time.Second, -750 * time.Millisecond}
 	c := newMemCluster(t, 0)

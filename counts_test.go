@@ -28,6 +28,7 @@ func tally(nd *Node) Counts {
 // TestCounts: the counts follow joins, a crash and a leave, and agree with
 // Members().
 func TestCounts(t *testing.T) {
+	t.Parallel()
 	c := newMemCluster(t, 5)
 	a := c.nodes[0]
 	if got := a.Counts(); got != (Counts{Alive: 1}) || got.Live() != 1 || got.Total() != 1 {

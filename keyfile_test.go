@@ -262,6 +262,7 @@ func TestKeyringFileNeverTorn(t *testing.T) {
 // logged, counted and reported by KeyringFileError, the keyring in memory
 // changes all the same, and the save is retried until it succeeds.
 func TestKeyringFileSaveFailure(t *testing.T) {
+	t.Parallel()
 	base := t.TempDir()
 	dir := filepath.Join(base, "d")
 	if err := os.Mkdir(dir, 0o700); err != nil {

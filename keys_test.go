@@ -123,6 +123,7 @@ func TestRotateKeyWhileRunning(t *testing.T) {
 // it before anything could cut it off for good, the error names it, and
 // running RotateKey again once it is back finishes.
 func TestRotateKeyStopsAtAPartition(t *testing.T) {
+	t.Parallel()
 	c, _ := joinedCluster(t, 5)
 	cut := c.nodes[4]
 	others := make([]netip.AddrPort, 0, 4)

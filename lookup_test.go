@@ -9,6 +9,7 @@ import (
 )
 
 func TestMemberByAddr(t *testing.T) {
+	t.Parallel()
 	c := newMemCluster(t, 3)
 	c.joinAll()
 	c.everyoneSees(c.nodes, names(c.nodes), StateAlive, 10*time.Second)

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/meshward/membership/swim"
 )
 
 // recv waits for the next application message on nd.
@@ -144,11 +146,13 @@ func (s *appState) got(remote string) (seen, join bool) {
 // TestAppStateConverges: application state rides the join exchange both
 // ways, with the join flag, and the periodic push-pull after it.
 func TestAppStateConverges(t *testing.T) {
+	t.Parallel()
 	c := newMemCluster(t, 0)
 	states := make([]*appState, 3)
 	for i := range states {
 		states[i] = &appState{name: fmt.Sprintf("state-of-%d", i)}
-		c.add(fmt.Sprintf("node-%d", i), WithState(states[i], 0))
+		c.add(fmt.Sprintf("node-%d", i), WithState(states[i], 0),
+			WithProtocol(func(c *swim.Config) { c.PushPullInterval = 300 * time.Millisecond }))
 	}
 	c.joinAll()
 	// The join exchanges: the seed got each joiner's state, and each
@@ -161,8 +165,8 @@ func TestAppStateConverges(t *testing.T) {
 			t.Fatalf("node-%d merged the seed's state: seen %v, join %v", i, seen, join)
 		}
 	}
-	// The periodic push-pull (5 s with ProfileLocal) brings node-1 and
-	// node-2 together without a join.
+	// The periodic push-pull (300 ms here) brings node-1 and node-2
+	// together without a join.
 	waitFor(t, 20*time.Second, "node-1 and node-2 to exchange state", func() bool {
 		a, _ := states[1].got(states[2].name)
 		b, _ := states[2].got(states[1].name)

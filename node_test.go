@@ -206,6 +206,7 @@ func TestJoinConvergeAndEvents(t *testing.T) {
 }
 
 func TestCrashDetection(t *testing.T) {
+	t.Parallel()
 	c := newMemCluster(t, 5)
 	c.joinAll()
 	c.everyoneSees(c.nodes, names(c.nodes), StateAlive, 10*time.Second)
@@ -303,6 +304,7 @@ func TestProbeAndAddMember(t *testing.T) {
 // TestMetricsFlow: a running cluster emits the probe, RTT, member and
 // message metrics that docs/metrics.md promises.
 func TestMetricsFlow(t *testing.T) {
+	t.Parallel()
 	sink := metrics.NewInmem()
 	c := newMemCluster(t, 0)
 	c.add("node-0", WithMetrics(sink))
@@ -479,6 +481,7 @@ func TestConcurrentAPI(t *testing.T) {
 // TestDuplicatesDropped: every datagram is delivered twice; the copies are
 // dropped as replays and the cluster works as before.
 func TestDuplicatesDropped(t *testing.T) {
+	t.Parallel()
 	sink := metrics.NewInmem()
 	c := newMemCluster(t, 0)
 	c.net.SetDefaultLink(transport.LinkConfig{Duplicate: 1})

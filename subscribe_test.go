@@ -57,6 +57,7 @@ func (c *collector) kinds() map[EventKind]int {
 // events and counts them, while another gets every event, a filtered one
 // gets only its kinds, and the protocol goes on.
 func TestSubscriptionsAreIndependent(t *testing.T) {
+	t.Parallel()
 	sink := metrics.NewInmem()
 	c := newMemCluster(t, 0)
 	a := c.add("node-0", WithEventBuffer(0), WithMetrics(sink))
