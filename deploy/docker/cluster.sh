@@ -50,9 +50,7 @@ up() {
 		docker run --rm -v "$PREFIX-keys:/keys" "$IMAGE" -keygen -keyfile /keys/cluster.key
 	fi
 	for i in $(seq 1 "$n"); do
-		# -i keeps stdin open for the agent's commands (docker attach
-		# --sig-proxy=false, then type "members").
-		docker run -d -i --name "$PREFIX-$i" --hostname "$PREFIX-$i" --label "$LABEL" \
+		docker run -d --name "$PREFIX-$i" --hostname "$PREFIX-$i" --label "$LABEL" \
 			--network "$PREFIX-net" -v "$PREFIX-keys:/keys:ro" "$IMAGE" \
 			-name "$PREFIX-$i" -bind 0.0.0.0:7946 -keyfile /keys/cluster.key \
 			-label "$PREFIX" -profile "$PROFILE" -payload "n=$i" \
