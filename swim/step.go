@@ -502,7 +502,12 @@ func (c *Core) handleProbe(from netip.AddrPort, p *Message) {
 		// lag), at the address we know, so that a ping-req cannot aim our
 		// pings at a third party; a requester has one probe at a time, so
 		// at most two relays each; and relays use at most half of the
-		// pending slots, leaving the rest to our own probes.
+		// pending slots, leaving the rest to our own probes. The relay
+		// waits our base ack timeout, not one stretched by our health
+		// (memberlist does the same): the requester's probe ends on its
+		// own clock, and a nack that comes after it counts there as
+		// missing and raises the requester's health score, so one
+		// unhealthy member would make the members it helps unhealthy too.
 		if p.Name == c.self.name {
 			c.count[CountMisdirected]++
 			return
@@ -530,7 +535,7 @@ func (c *Core) handleProbe(from netip.AddrPort, p *Message) {
 		seq := c.nextSeq()
 		c.pending = append(c.pending, pending{
 			kind: pendRelay, seq: seq, origSeq: p.Seq, addr: from, name: p.Name,
-			nack: p.Nack, start: c.now, deadline: c.now + c.ackTimeoutNow(),
+			nack: p.Nack, start: c.now, deadline: c.now + c.ackTimeout, // our base timeout, whatever our health (see above)
 			// The relayed ack or nack goes back to from: bounded like a
 			// ping's answer.
 			limit: c.answerLimit(),

@@ -62,6 +62,17 @@
 // error when not every member answered without one, and "done" when a
 // rotation finished. The agent never prints or logs key material, except
 // the new key that -keygen without -keyfile prints on purpose.
+//
+// In Docker: deploy/docker/Dockerfile puts the agent, built with
+// CGO_ENABLED=0, in an image FROM scratch (it builds without a registry),
+// and deploy/docker/cluster.sh runs a cluster of it on a bridge network:
+//
+//	deploy/docker/cluster.sh build && deploy/docker/cluster.sh up 5
+//	docker logs -f membership-3
+//	deploy/docker/cluster.sh down
+//
+// docker stop sends SIGTERM, so the member leaves gracefully; docker kill
+// is a crash.
 package main
 
 import (
