@@ -136,10 +136,24 @@ func TestNetPortInUse(t *testing.T) {
 		t.Fatalf("TCP port in use: err = %v", err)
 	}
 
-	// UDP port taken, TCP free.
-	uc, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
+	// UDP port taken, TCP free. Other tests' connections take ephemeral
+	// TCP ports, so pick a UDP port whose TCP port is free too.
+	var uc *net.UDPConn
+	for range 20 {
+		c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tl, err := net.ListenTCP("tcp4", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: c.LocalAddr().(*net.UDPAddr).Port})
+		if err == nil {
+			tl.Close()
+			uc = c
+			break
+		}
+		c.Close()
+	}
+	if uc == nil {
+		t.Skip("no UDP port with its TCP port free in 20 tries")
 	}
 	defer uc.Close()
 	uport := uc.LocalAddr().(*net.UDPAddr).Port
