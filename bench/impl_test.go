@@ -111,7 +111,7 @@ var _ memberlist.NodeAwareTransport = (*mlCounting)(nil)
 
 func newMLCounting(nt *memberlist.NetTransport, c *counters) *mlCounting {
 	t := &mlCounting{NetTransport: nt, c: c, done: make(chan struct{})}
-	t.streams = forwardStreams(nt.StreamCh(), 32, c, t.done)
+	t.streams = forwardStreams(nt.StreamCh(), c, t.done)
 	return t
 }
 
@@ -143,9 +143,14 @@ func (t *mlCounting) DialAddressTimeout(a memberlist.Address, timeout time.Durat
 
 func (t *mlCounting) StreamCh() <-chan net.Conn { return t.streams }
 
+// Shutdown shuts the NetTransport down and only then stops the relay:
+// NetTransport.Shutdown waits for its accept loop, which may be blocked
+// handing a stream to the relay, and memberlist keeps reading StreamCh
+// until the transport's Shutdown has returned.
 func (t *mlCounting) Shutdown() error {
+	err := t.NetTransport.Shutdown()
 	t.once.Do(func() { close(t.done) })
-	return t.NetTransport.Shutdown()
+	return err
 }
 
 // --- membership (ours) ---
@@ -163,7 +168,7 @@ func (i oursImpl) start(name string, c *counters) (node, error) {
 	}
 	opts := []membership.Option{
 		membership.WithName(name),
-		membership.WithTransport(&oursCounting{Transport: nt, c: c, streams: forwardStreams(nt.Streams(), transport.DefaultStreamQueue, c, nil)}),
+		membership.WithTransport(&oursCounting{Transport: nt, c: c, streams: forwardStreams(nt.Streams(), c, nil)}),
 		membership.WithProfile(membership.ProfileLAN),
 		membership.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))),
 	}
