@@ -2,6 +2,7 @@ package bench
 
 import (
 	"encoding/binary"
+	"math/rand/v2"
 	"sync"
 	"time"
 )
@@ -10,13 +11,17 @@ import (
 // comparison: an 8-byte identifier and filler.
 const payloadSize = 64
 
-// newPayload returns a broadcast payload carrying id.
+// newPayload returns a broadcast payload carrying id. The filler is
+// pseudo-random, so that it does not compress: memberlist compresses its
+// datagrams by default (EnableCompression), and a filler of one repeated
+// byte would shrink its bytes on the wire below what an application's
+// (say, a hash or a token) would take.
 func newPayload(id uint64) []byte {
 	p := make([]byte, payloadSize)
 	binary.BigEndian.PutUint64(p, id)
-	for i := 8; i < len(p); i++ {
-		p[i] = 'x'
-	}
+	var seed [32]byte
+	binary.BigEndian.PutUint64(seed[:], id)
+	rand.NewChaCha8(seed).Read(p[8:])
 	return p
 }
 
@@ -111,6 +116,31 @@ func (r *recorder) completion(ids []uint64, receivers []string, t0 time.Time) (t
 		times = append(times, last.Sub(t0))
 	}
 	return times, missing
+}
+
+// lastPerID returns, for each of ids, how long after t0 the last of
+// receivers got it (0 when one never did).
+func (r *recorder) lastPerID(ids []uint64, receivers []string, t0 time.Time) []time.Duration {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]time.Duration, len(ids))
+	for i, id := range ids {
+		var last time.Time
+		for _, nm := range receivers {
+			at, ok := r.got[id][nm]
+			if !ok {
+				last = time.Time{}
+				break
+			}
+			if at.After(last) {
+				last = at
+			}
+		}
+		if !last.IsZero() {
+			out[i] = last.Sub(t0)
+		}
+	}
+	return out
 }
 
 // duplicates returns how many receipts repeated one the node already had.

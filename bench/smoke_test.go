@@ -23,7 +23,7 @@ func TestSmoke(t *testing.T) {
 		}
 	}
 
-	bp := bcastParams{n: n, burst: 3, runs: 1, timeout: 30 * time.Second}
+	bp := bcastParams{n: n, burst: 3, runs: 1, timeout: 30 * time.Second, form: 30 * time.Second}
 	ml, ours := runBroadcast(t, bp)
 	for _, r := range []bcastResult{ml, ours} {
 		if k := incomplete(r.single) + incomplete(r.burst); k > 0 {
