@@ -208,7 +208,7 @@ func (cl *cluster) round(t *testing.T, origin, count int, timeout time.Duration)
 		r.last, r.median = slices.Max(times), median(times)
 	}
 	if missing > 0 {
-		r.last = timeout // a lower bound
+		r.last = 0 // there is no last receiver: it is left out of the statistics
 		t.Logf("%s: %d of %d receivers lacked a broadcast after %v", cl.label, missing, len(receivers), timeout)
 	}
 	idleBefore := cl.idleBytes
@@ -239,16 +239,24 @@ func (s stats) String() string {
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond)) }
 
-func pick(rs []bcastRound, f func(bcastRound) time.Duration) []time.Duration {
+// pick returns f of every round for which f has a value.
+func pick(rs []bcastRound, f func(bcastRound) (time.Duration, bool)) []time.Duration {
 	var ds []time.Duration
 	for _, r := range rs {
-		ds = append(ds, f(r))
+		if d, ok := f(r); ok {
+			ds = append(ds, d)
+		}
 	}
 	return ds
 }
 
-func lastOf(r bcastRound) time.Duration   { return r.last }
-func medianOf(r bcastRound) time.Duration { return r.median }
+// lastOf is the time until the last receiver, which a round where some
+// receiver never got a broadcast does not have.
+func lastOf(r bcastRound) (time.Duration, bool) { return r.last, r.missing == 0 }
+
+// medianOf is the time until the median receiver (of those that got
+// every broadcast).
+func medianOf(r bcastRound) (time.Duration, bool) { return r.median, true }
 
 func incomplete(rs []bcastRound) int {
 	k := 0
@@ -275,7 +283,7 @@ func medianFloat(xs []float64) float64 {
 // bcastTable renders both libraries' rounds as a Markdown table.
 func bcastTable(p bcastParams, rs ...bcastResult) string {
 	var b strings.Builder
-	b.WriteString("| library | scenario | rounds (incomplete) | last receiver: min / median / p95 / max | median receiver: min / median / p95 / max | UDP B/node above idle, call to idle again (median) | repeated receipts (median) |\n")
+	b.WriteString("| library | scenario | rounds (incomplete: a receiver never got a broadcast) | last receiver, complete rounds: min / median / p95 / max | median receiver: min / median / p95 / max | UDP B/node above idle, call to idle again (median) | repeated receipts (median) |\n")
 	b.WriteString("|---|---|---|---|---|---|---|\n")
 	for _, r := range rs {
 		for _, sc := range []struct {
@@ -295,18 +303,31 @@ func bcastTable(p bcastParams, rs ...bcastResult) string {
 }
 
 // bcastRatios renders ours/memberlist per run, and of the pooled medians
-// and maxima.
+// and maxima (of complete rounds, for the last receiver).
 func bcastRatios(ml, ours bcastResult) string {
 	ratio := func(o, m time.Duration) string { return quotient(o.Seconds(), m.Seconds()) }
+	each := func(o, m bcastRound, f func(bcastRound) (time.Duration, bool)) string {
+		od, ook := f(o)
+		md, mok := f(m)
+		switch {
+		case !ook && !mok:
+			return "— (both incomplete)"
+		case !ook:
+			return "— (ours incomplete)"
+		case !mok:
+			return "— (memberlist incomplete)"
+		}
+		return ratio(od, md)
+	}
 	var b strings.Builder
 	b.WriteString("| run | single: last | single: median receiver | burst: last | burst: median receiver |\n")
 	b.WriteString("|---|---|---|---|---|\n")
 	for i := range ours.single {
 		fmt.Fprintf(&b, "| %d | %s | %s | %s | %s |\n", i+1,
-			ratio(ours.single[i].last, ml.single[i].last), ratio(ours.single[i].median, ml.single[i].median),
-			ratio(ours.burst[i].last, ml.burst[i].last), ratio(ours.burst[i].median, ml.burst[i].median))
+			each(ours.single[i], ml.single[i], lastOf), each(ours.single[i], ml.single[i], medianOf),
+			each(ours.burst[i], ml.burst[i], lastOf), each(ours.burst[i], ml.burst[i], medianOf))
 	}
-	pooled := func(o, m []bcastRound, f func(bcastRound) time.Duration, g func(stats) time.Duration) string {
+	pooled := func(o, m []bcastRound, f func(bcastRound) (time.Duration, bool), g func(stats) time.Duration) string {
 		return ratio(g(summarize(pick(o, f))), g(summarize(pick(m, f))))
 	}
 	med := func(s stats) time.Duration { return s.median }
