@@ -27,48 +27,80 @@ import (
 //     first and until every survivor holds it dead. A fresh node then
 //     replaces it before the next trial, so every trial starts at n alive.
 //
-// It takes minutes of real time, so it runs only with MEMBERSHIP_BENCH=1.
-// MEMBERSHIP_BENCH_N (default 16), MEMBERSHIP_BENCH_WARMUP (default 35s),
-// MEMBERSHIP_BENCH_WINDOW (default 60s) and MEMBERSHIP_BENCH_TRIALS
-// (default 3) change the cluster size, the wait between convergence and the
-// traffic window, the window and the number of crash trials.
+// It takes minutes of real time, so it runs only with MEMBERSHIP_BENCH=1
+// (or in quick mode, below). MEMBERSHIP_BENCH_N (default 16),
+// MEMBERSHIP_BENCH_WARMUP (default 35s), MEMBERSHIP_BENCH_WINDOW (default
+// 60s) and MEMBERSHIP_BENCH_TRIALS (default 3) change the cluster size, the
+// wait between convergence and the traffic window, the window and the
+// number of crash trials.
 //
 // The warm-up is longer than the 30 s push-pull interval of both
 // libraries: memberlist's first push-pull comes a random stagger plus one
 // interval after start, ours one jittered interval after start, so only
 // after 30 s does every node of both run push-pull at its steady rate, and
 // a 60 s window then holds two rounds of each.
+//
+// Quick mode (BENCH_QUICK=1 or -quick) runs the encrypted pair only, with
+// a 2 s warm-up, a 5 s window and one crash trial: its traffic columns are
+// not idle traffic (the join news is still spreading), and it is a check
+// that the comparison runs and of its rough shape, not a result.
 func TestCompare(t *testing.T) {
-	if os.Getenv("MEMBERSHIP_BENCH") != "1" {
-		t.Skip("set MEMBERSHIP_BENCH=1 to run the comparison (minutes of real time)")
+	m := needMode(t)
+	def := params{n: 16, window: 60 * time.Second, warmup: 35 * time.Second, trials: 3}
+	if m == modeQuick {
+		def = params{n: 16, window: 5 * time.Second, warmup: 2 * time.Second, trials: 1}
 	}
 	p := params{
-		n:       envInt(t, "MEMBERSHIP_BENCH_N", 16),
-		window:  envDuration(t, "MEMBERSHIP_BENCH_WINDOW", 60*time.Second),
-		warmup:  envDuration(t, "MEMBERSHIP_BENCH_WARMUP", 35*time.Second),
-		trials:  envInt(t, "MEMBERSHIP_BENCH_TRIALS", 3),
+		n:       envInt(t, "MEMBERSHIP_BENCH_N", def.n),
+		window:  envDuration(t, "MEMBERSHIP_BENCH_WINDOW", def.window),
+		warmup:  envDuration(t, "MEMBERSHIP_BENCH_WARMUP", def.warmup),
+		trials:  envInt(t, "MEMBERSHIP_BENCH_TRIALS", def.trials),
 		timeout: 3 * time.Minute,
 	}
 	if p.n < 3 {
 		t.Fatalf("MEMBERSHIP_BENCH_N=%d: need at least 3 nodes", p.n)
 	}
-	variants := []struct {
-		name string
-		impl impl
-	}{
-		{"memberlist (plaintext)", mlImpl{encrypt: false}},
-		{"memberlist (AES-256-GCM)", mlImpl{encrypt: true}},
-		{"membership (plaintext)", oursImpl{encrypt: false}},
-		{"membership (XChaCha20-Poly1305)", oursImpl{encrypt: true}},
+	variants := compareVariants
+	if m == modeQuick {
+		variants = []variant{compareVariants[1], compareVariants[3]} // the encrypted pair
 	}
+	results := runVariants(t, variants, p)
+	t.Logf("N=%d, traffic window %v after a %v warm-up, %d crash trials\n%s", p.n, p.window, p.warmup, p.trials, table(results))
+	t.Logf("ratios membership/memberlist\n%s", ratioPairs(results))
+}
+
+// compareVariants are the four configurations TestCompare runs, each
+// memberlist variant before its counterpart of ours.
+var compareVariants = []variant{
+	{"memberlist (plaintext)", mlImpl{encrypt: false}},
+	{"memberlist (AES-256-GCM)", mlImpl{encrypt: true}},
+	{"membership (plaintext)", oursImpl{encrypt: false}},
+	{"membership (XChaCha20-Poly1305)", oursImpl{encrypt: true}},
+}
+
+type variant struct {
+	name string
+	impl impl
+}
+
+func runVariants(t *testing.T, vs []variant, p params) []result {
+	t.Helper()
 	var results []result
-	for _, v := range variants {
+	for _, v := range vs {
 		r := runVariant(t, v.name, v.impl, p)
 		t.Logf("%s: %s", v.name, r.summary())
 		results = append(results, r)
 	}
-	t.Logf("N=%d, traffic window %v after a %v warm-up, %d crash trials\n%s", p.n, p.window, p.warmup, p.trials, table(results))
-	t.Logf("ratios membership/memberlist\n%s", ratios(results[2], results[0], results[3], results[1]))
+	return results
+}
+
+// ratioPairs renders ours/memberlist for each pair of results: plaintext
+// and encrypted when there are four, the encrypted pair when there are two.
+func ratioPairs(rs []result) string {
+	if len(rs) == 4 {
+		return ratios(rs[2], rs[0], rs[3], rs[1])
+	}
+	return ratios(rs[1], rs[0])
 }
 
 type params struct {
@@ -108,7 +140,7 @@ func runVariant(t *testing.T, name string, im impl, p params) result {
 		}
 	}()
 	start := func(nm string) node {
-		nd, err := im.start(nm, c)
+		nd, err := im.start(nm, c, nil)
 		if err != nil {
 			t.Fatalf("%s: start %s: %v", name, nm, err)
 		}
@@ -268,6 +300,9 @@ func rounded(ds []time.Duration) []time.Duration {
 }
 
 func median(ds []time.Duration) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
 	s := slices.Clone(ds)
 	slices.Sort(s)
 	if len(s)%2 == 1 {
@@ -295,6 +330,19 @@ func table(rs []result) string {
 	return b.String()
 }
 
+// quotient renders a/b with two decimals (three below 0.1), or "—" when b
+// is not positive (nothing was measured).
+func quotient(a, b float64) string {
+	switch q := a / b; {
+	case b <= 0:
+		return "—"
+	case q < 0.1:
+		return fmt.Sprintf("%.3f", q)
+	default:
+		return fmt.Sprintf("%.2f", q)
+	}
+}
+
 // ratios renders ours/memberlist for each pair (ours, theirs, ours, theirs...).
 func ratios(pairs ...result) string {
 	var b strings.Builder
@@ -302,10 +350,10 @@ func ratios(pairs ...result) string {
 	b.WriteString("|---|---|---|---|---|---|---|---|\n")
 	for i := 0; i+1 < len(pairs); i += 2 {
 		o, m := pairs[i], pairs[i+1]
-		fmt.Fprintf(&b, "| %s / %s | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f |\n", o.name, m.name,
-			o.join.Seconds()/m.join.Seconds(), o.pktPerSec/m.pktPerSec, o.bytesPerSec/m.bytesPerSec,
-			o.tcpPerSec/m.tcpPerSec, o.cpuPerSec/m.cpuPerSec,
-			median(o.first).Seconds()/median(m.first).Seconds(), median(o.all).Seconds()/median(m.all).Seconds())
+		fmt.Fprintf(&b, "| %s / %s | %s | %s | %s | %s | %s | %s | %s |\n", o.name, m.name,
+			quotient(o.join.Seconds(), m.join.Seconds()), quotient(o.pktPerSec, m.pktPerSec), quotient(o.bytesPerSec, m.bytesPerSec),
+			quotient(o.tcpPerSec, m.tcpPerSec), quotient(o.cpuPerSec, m.cpuPerSec),
+			quotient(median(o.first).Seconds(), median(m.first).Seconds()), quotient(median(o.all).Seconds(), median(m.all).Seconds()))
 	}
 	return b.String()
 }

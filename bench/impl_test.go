@@ -2,13 +2,16 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log"
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/memberlist"
@@ -18,9 +21,11 @@ import (
 	"github.com/meshward/membership/transport"
 )
 
-// impl starts nodes of one library in one configuration.
+// impl starts nodes of one library in one configuration. With a recorder,
+// the node also takes part in application broadcasts: it reports every
+// broadcast it receives to rec.
 type impl interface {
-	start(name string, c *counters) (node, error)
+	start(name string, c *counters, rec *recorder) (node, error)
 }
 
 // node is what the comparison needs of a running member.
@@ -34,6 +39,9 @@ type node interface {
 	gone(name string) bool
 	// crash stops the node without leaving.
 	crash()
+	// broadcast sends an application broadcast to every member (only for
+	// a node started with a recorder).
+	broadcast(payload []byte) error
 }
 
 var key32 = []byte("0123456789abcdef0123456789abcdef")
@@ -45,9 +53,10 @@ type mlImpl struct{ encrypt bool }
 type mlNode struct {
 	m *memberlist.Memberlist
 	a string
+	d *mlDelegate // nil without a recorder
 }
 
-func (i mlImpl) start(name string, c *counters) (node, error) {
+func (i mlImpl) start(name string, c *counters, rec *recorder) (node, error) {
 	logger := log.New(io.Discard, "", 0)
 	nt, err := memberlist.NewNetTransport(&memberlist.NetTransportConfig{
 		BindAddrs: []string{"127.0.0.1"},
@@ -69,12 +78,20 @@ func (i mlImpl) start(name string, c *counters) (node, error) {
 	if i.encrypt {
 		cfg.SecretKey = key32 // AES-256-GCM
 	}
+	var d *mlDelegate
+	if rec != nil {
+		d = newMLDelegate(name, rec, cfg.RetransmitMult)
+		cfg.Delegate = d
+	}
 	m, err := memberlist.Create(cfg)
 	if err != nil {
 		nt.Shutdown()
 		return nil, err
 	}
-	return &mlNode{m: m, a: net.JoinHostPort("127.0.0.1", strconv.Itoa(port))}, nil
+	if d != nil {
+		d.m.Store(m)
+	}
+	return &mlNode{m: m, a: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), d: d}, nil
 }
 
 func (n *mlNode) addr() string { return n.a }
@@ -98,6 +115,76 @@ func (n *mlNode) gone(name string) bool {
 
 func (n *mlNode) crash() { n.m.Shutdown() }
 
+func (n *mlNode) broadcast(payload []byte) error {
+	if n.d == nil {
+		return errors.New("memberlist node started without a delegate")
+	}
+	n.d.q.QueueBroadcast(mlBroadcast(payload))
+	return nil
+}
+
+// mlDelegate gossips application broadcasts through memberlist's
+// delegate, the way its users do (Serf's user events, Consul's events): a
+// TransmitLimitedQueue at memberlist's own RetransmitMult feeds
+// GetBroadcasts, and NotifyMsg queues what it receives for the first time
+// for retransmission. Without that relay only the origin would send, and
+// its 4·⌈log10(n+1)⌉ transmissions could not reach every member.
+type mlDelegate struct {
+	name string
+	rec  *recorder
+	q    *memberlist.TransmitLimitedQueue
+	m    atomic.Pointer[memberlist.Memberlist]
+}
+
+func newMLDelegate(name string, rec *recorder, retransmitMult int) *mlDelegate {
+	d := &mlDelegate{name: name, rec: rec}
+	d.q = &memberlist.TransmitLimitedQueue{
+		NumNodes: func() int {
+			if m := d.m.Load(); m != nil {
+				return m.NumMembers()
+			}
+			return 1
+		},
+		RetransmitMult: retransmitMult,
+	}
+	return d
+}
+
+// NodeMeta is part of memberlist.Delegate; there is no metadata.
+func (d *mlDelegate) NodeMeta(limit int) []byte { return nil }
+
+// NotifyMsg records a broadcast and relays it if it is new to this node.
+func (d *mlDelegate) NotifyMsg(b []byte) {
+	at := time.Now()
+	id, ok := payloadID(b)
+	if !ok {
+		return
+	}
+	if d.rec.arrived(id, d.name, at) {
+		d.q.QueueBroadcast(mlBroadcast(slices.Clone(b)))
+	}
+}
+
+// GetBroadcasts hands memberlist what the queue holds for this datagram.
+func (d *mlDelegate) GetBroadcasts(overhead, limit int) [][]byte {
+	return d.q.GetBroadcasts(overhead, limit)
+}
+
+// LocalState is part of memberlist.Delegate; there is no state to push.
+func (d *mlDelegate) LocalState(join bool) []byte { return nil }
+
+// MergeRemoteState is part of memberlist.Delegate; there is no state.
+func (d *mlDelegate) MergeRemoteState(buf []byte, join bool) {}
+
+// mlBroadcast is one application broadcast in a TransmitLimitedQueue. It
+// invalidates nothing: every broadcast of the comparison is distinct, as
+// ours are sent without a key.
+type mlBroadcast []byte
+
+func (b mlBroadcast) Invalidates(memberlist.Broadcast) bool { return false }
+func (b mlBroadcast) Message() []byte                       { return b }
+func (b mlBroadcast) Finished()                             {}
+
 // mlCounting wraps memberlist's NetTransport, counting what it sends.
 type mlCounting struct {
 	*memberlist.NetTransport
@@ -111,7 +198,7 @@ var _ memberlist.NodeAwareTransport = (*mlCounting)(nil)
 
 func newMLCounting(nt *memberlist.NetTransport, c *counters) *mlCounting {
 	t := &mlCounting{NetTransport: nt, c: c, done: make(chan struct{})}
-	t.streams = forwardStreams(nt.StreamCh(), 32, c, t.done)
+	t.streams = forwardStreams(nt.StreamCh(), c, t.done)
 	return t
 }
 
@@ -143,9 +230,14 @@ func (t *mlCounting) DialAddressTimeout(a memberlist.Address, timeout time.Durat
 
 func (t *mlCounting) StreamCh() <-chan net.Conn { return t.streams }
 
+// Shutdown shuts the NetTransport down and only then stops the relay:
+// NetTransport.Shutdown waits for its accept loop, which may be blocked
+// handing a stream to the relay, and memberlist keeps reading StreamCh
+// until the transport's Shutdown has returned.
 func (t *mlCounting) Shutdown() error {
+	err := t.NetTransport.Shutdown()
 	t.once.Do(func() { close(t.done) })
-	return t.NetTransport.Shutdown()
+	return err
 }
 
 // --- membership (ours) ---
@@ -156,14 +248,14 @@ type oursNode struct {
 	n *membership.Node
 }
 
-func (i oursImpl) start(name string, c *counters) (node, error) {
+func (i oursImpl) start(name string, c *counters, rec *recorder) (node, error) {
 	nt, err := transport.NewNet(transport.Config{BindAddr: "127.0.0.1:0"})
 	if err != nil {
 		return nil, err
 	}
 	opts := []membership.Option{
 		membership.WithName(name),
-		membership.WithTransport(&oursCounting{Transport: nt, c: c, streams: forwardStreams(nt.Streams(), transport.DefaultStreamQueue, c, nil)}),
+		membership.WithTransport(&oursCounting{Transport: nt, c: c, streams: forwardStreams(nt.Streams(), c, nil)}),
 		membership.WithProfile(membership.ProfileLAN),
 		membership.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))),
 	}
@@ -180,6 +272,21 @@ func (i oursImpl) start(name string, c *counters) (node, error) {
 	n, err := membership.New(opts...)
 	if err != nil {
 		return nil, err
+	}
+	if rec != nil {
+		// Drain Messages, as an application must; it is closed by
+		// Shutdown.
+		go func() {
+			for m := range n.Messages() {
+				at := time.Now()
+				if m.Kind != membership.MessageBroadcast {
+					continue
+				}
+				if id, ok := payloadID(m.Payload); ok {
+					rec.arrived(id, name, at)
+				}
+			}
+		}()
 	}
 	return &oursNode{n: n}, nil
 }
@@ -209,6 +316,8 @@ func (n *oursNode) gone(name string) bool {
 }
 
 func (n *oursNode) crash() { n.n.Shutdown() }
+
+func (n *oursNode) broadcast(payload []byte) error { return n.n.Broadcast("", payload) }
 
 // oursCounting wraps transport.Net, counting what it sends.
 type oursCounting struct {
