@@ -48,6 +48,12 @@ func (n *Node) Broadcast(key string, payload []byte) error {
 	n.do(func() {
 		err = n.core.Broadcast(key, body)
 		limit = n.core.MaxBroadcastPayload(len(key)) - 1
+		if now := time.Now(); err == nil && now.After(n.gossipHold) {
+			// An idle node would gossip this broadcast at once and then
+			// wait a gossip interval for the next: hold the next Tick a
+			// moment, so that a burst of calls leaves in one round.
+			n.gossipHold = now.Add(broadcastCoalesce)
+		}
 	})
 	switch {
 	case errors.Is(err, swim.ErrBroadcastTooLarge):
@@ -57,6 +63,11 @@ func (n *Node) Broadcast(key string, payload []byte) error {
 	}
 	return nil
 }
+
+// broadcastCoalesce is how long the node holds its timers after a
+// Broadcast call, so that calls made together are gossiped together; it
+// delays a lone broadcast by as much.
+const broadcastCoalesce = 2 * time.Millisecond
 
 // MaxBroadcastSize is the largest payload Broadcast sends with a key of
 // keyLen bytes: what one datagram holds behind the largest probe message.

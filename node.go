@@ -103,6 +103,7 @@ type Node struct {
 	reportBuf        []swim.Member
 	queries          map[uint64]*originQuery // our queries still collecting
 	maxDirectPayload int                     // the largest SendTo payload; set at New
+	gossipHold       time.Time               // Tick waits until then: a burst of Broadcast calls leaves together (gossip.go)
 	seenQueries      *query.Seen             // queries we received, and our answers
 
 	keys nodeKeys // key file, key mismatches, encryption mode (keyfile.go, mismatch.go, encryption.go)
@@ -309,7 +310,7 @@ func (n *Node) loop() {
 	packets := n.tr.Packets()
 	for {
 		n.flush()
-		timer.Reset(max(time.Until(n.core.NextDeadline()), 0))
+		timer.Reset(max(time.Until(n.core.NextDeadline()), time.Until(n.gossipHold), 0))
 		if len(n.queries) > 0 {
 			if next := n.queryTick(time.Now()); !next.IsZero() {
 				queryTimer.Reset(max(time.Until(next), 0))
