@@ -202,29 +202,11 @@ func (n *Node) sendLock(name string) *sync.Mutex {
 }
 
 func (n *Node) sendReliable(ctx context.Context, addr netip.AddrPort, payload []byte) error {
-	c, err := n.tr.DialStream(ctx, addr)
+	st, done, err := n.openStream(ctx, addr)
 	if err != nil {
 		return err
 	}
-	c = countConn(c, n.met)
-	s, ok := n.track(c)
-	if !ok {
-		return ErrShutdown
-	}
-	defer n.untrack(s)
-	deadline := time.Now().Add(n.cfg.streamTimeout)
-	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
-		deadline = d
-	}
-	if err := c.SetDeadline(deadline); err != nil {
-		return err
-	}
-	stop := context.AfterFunc(ctx, func() { c.Close() })
-	defer stop()
-	st, err := envelope.Handshake(c, true, n.sealer, n.label, n.cfg.maxStream)
-	if err != nil {
-		return n.ctxErr(ctx, err)
-	}
+	defer done()
 	// The first record names the sender; the payload follows in as many
 	// records as it takes.
 	name := n.cfg.name

@@ -425,6 +425,36 @@ func (n *Node) startPushPull(pp swim.PushPull) {
 	}()
 }
 
+// openStream dials addr and shakes hands as the initiator, under a
+// deadline of the stream timeout or ctx's, whichever comes first; ctx
+// ending closes the connection. done releases the stream.
+func (n *Node) openStream(ctx context.Context, addr netip.AddrPort) (st *envelope.Stream, done func(), err error) {
+	c, err := n.tr.DialStream(ctx, addr)
+	if err != nil {
+		return nil, nil, err
+	}
+	c = countConn(c, n.met)
+	s, ok := n.track(c)
+	if !ok {
+		return nil, nil, ErrShutdown
+	}
+	stop := context.AfterFunc(ctx, func() { c.Close() })
+	done = func() { stop(); n.untrack(s) }
+	deadline := time.Now().Add(n.cfg.streamTimeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	if err := c.SetDeadline(deadline); err != nil {
+		done()
+		return nil, nil, err
+	}
+	if st, err = envelope.Handshake(c, true, n.sealer, n.label, n.cfg.maxStream); err != nil {
+		done()
+		return nil, nil, n.ctxErr(ctx, err)
+	}
+	return st, done, nil
+}
+
 // pushPull exchanges state with the member at addr: ours first, then theirs,
 // which is merged.
 func (n *Node) pushPull(ctx context.Context, addr netip.AddrPort, join bool) (err error) {
@@ -433,29 +463,11 @@ func (n *Node) pushPull(ctx context.Context, addr netip.AddrPort, join bool) (er
 	}
 	start := time.Now()
 	defer func() { n.met.PushPull(metrics.Outbound, time.Since(start), err) }()
-	c, err := n.tr.DialStream(ctx, addr)
+	st, done, err := n.openStream(ctx, addr)
 	if err != nil {
 		return err
 	}
-	c = countConn(c, n.met)
-	s, ok := n.track(c)
-	if !ok {
-		return ErrShutdown
-	}
-	defer n.untrack(s)
-	deadline := time.Now().Add(n.cfg.streamTimeout)
-	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
-		deadline = d
-	}
-	if err := c.SetDeadline(deadline); err != nil {
-		return err
-	}
-	stop := context.AfterFunc(ctx, func() { c.Close() })
-	defer stop()
-	st, err := envelope.Handshake(c, true, n.sealer, n.label, n.cfg.maxStream)
-	if err != nil {
-		return n.ctxErr(ctx, err)
-	}
+	defer done()
 	var ours swim.Snapshot
 	n.do(func() { ours = n.core.Snapshot() })
 	ours.Join = join
