@@ -76,6 +76,7 @@ type Node struct {
 	subs       subscribers                // Subscribe
 	clock      clockState                 // members' clock offsets (clock.go)
 	allow      atomic.Pointer[allowState] // the allow-list in force, or nil (allowlist.go)
+	catchUp    atomic.Bool                // a catch-up exchange after our join is planned (joinstorm.go)
 
 	// Owned by the loop goroutine (and by whoever holds afterMu once the
 	// loop has exited).

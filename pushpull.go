@@ -386,8 +386,12 @@ func (n *Node) serveStream(s *streamConn) error {
 	}
 	var merr error
 	n.do(func() {
-		merr = n.core.Merge(time.Now(), &peer)
+		now := time.Now()
+		merr = n.core.Merge(now, &peer)
 		ours = n.core.Snapshot()
+		if merr == nil && peer.Join {
+			n.gossipJoin(now) // joinstorm.go
+		}
 	})
 	if merr != nil {
 		return merr
@@ -487,7 +491,13 @@ func (n *Node) pushPull(ctx context.Context, addr netip.AddrPort, join bool) (er
 		n.streamKeyMismatch(addr, true, err) // mismatch.go
 		return n.ctxErr(ctx, hintRefused(err))
 	}
-	n.do(func() { err = n.core.Merge(time.Now(), &peer) })
+	n.do(func() {
+		now := time.Now()
+		if err = n.core.Merge(now, &peer); err == nil && join {
+			n.gossipJoin(now) // joinstorm.go
+			n.joinCatchUp(addr)
+		}
+	})
 	if err != nil {
 		return err
 	}

@@ -29,8 +29,14 @@ const (
 
 	// DefaultStreamQueue is how many accepted streams may wait for the
 	// consumer; beyond it new streams are closed at once and counted
-	// (Stats.StreamsDropped).
-	DefaultStreamQueue = 32
+	// (Stats.StreamsDropped). A join storm arrives as a burst of
+	// connections that the accept loop takes from the kernel faster than a
+	// busy consumer is scheduled: at 32, a storm of 63 joiners lost 5 to 30
+	// of its streams here (and their joiners a retry each). 256 holds a
+	// storm of that many joiners, and matches the node's waiting room for
+	// unauthenticated streams (DefaultMaxPendingStreams). Each queued
+	// stream costs one file descriptor.
+	DefaultStreamQueue = 256
 
 	// DefaultSocketBuffer is the requested SO_RCVBUF and SO_SNDBUF of the UDP
 	// socket. A burst of gossip after a partition heals easily overflows the
