@@ -36,10 +36,16 @@ import (
 // one round.
 const joinGossipDelay = 5 * time.Millisecond
 
-// joinCatchUpAfter is how long after its join exchange a joiner looks
-// whether its view grew, in gossip intervals (probe intervals without a
-// gossip timer): one round for the storm's first news to reach it.
-const joinCatchUpAfter = 1
+// joinCatchUpAfter is how long after its join exchange a joiner first
+// looks whether its view grew, in gossip intervals (probe intervals
+// without a gossip timer): one round for the storm's first news to reach
+// it. It looks again every quarter of that until joinCatchUpWindow
+// intervals have passed: in a storm whose gossip rounds fall just after
+// the first look, a late joiner's view may grow only then.
+const (
+	joinCatchUpAfter  = 1
+	joinCatchUpWindow = 5
+)
 
 // gossipJoin brings the next gossip round forward after a join exchange
 // was merged. It runs on the loop goroutine.
@@ -71,15 +77,24 @@ func (n *Node) joinCatchUp(seed netip.AddrPort) {
 		defer n.catchUp.Store(false)
 		t := time.NewTimer(joinCatchUpAfter * wait)
 		defer t.Stop()
-		select {
-		case <-t.C:
-		case <-n.stop:
-			return
-		}
-		grew := false
-		n.do(func() { grew = n.core.NumMembers() > members })
-		if !grew || !n.running() {
-			return
+		for elapsed := joinCatchUpAfter * wait; ; elapsed += wait / 4 {
+			select {
+			case <-t.C:
+			case <-n.stop:
+				return
+			}
+			grew := false
+			n.do(func() { grew = n.core.NumMembers() > members })
+			if !n.running() {
+				return
+			}
+			if grew {
+				break
+			}
+			if elapsed >= joinCatchUpWindow*wait {
+				return // a settled group: nothing to catch up on
+			}
+			t.Reset(wait / 4)
 		}
 		ctx, cancel := context.WithTimeout(n.ctx, n.cfg.streamTimeout)
 		defer cancel()

@@ -185,16 +185,6 @@ var errRefused = errors.New("stream refused for load")
 // maxRefusing bounds the goroutines that tell refused initiators why.
 const maxRefusing = 64
 
-// refuse tells an initiator whose hello we read that we are refusing
-// streams for load, counts it and logs it at a limited rate. The caller
-// closes the connection.
-func (n *Node) refuse(c net.Conn, msg string) {
-	c.SetWriteDeadline(time.Now().Add(10 * time.Millisecond))
-	envelope.Refuse(c)
-	n.met.Drop(metrics.DropStreamBusy)
-	n.logRefusal(c, msg)
-}
-
 func (n *Node) logRefusal(c net.Conn, msg string) {
 	if ok, suppressed := n.limiter.allow(string(metrics.DropStreamBusy), time.Now()); ok {
 		n.log.Warn(msg, "from", c.RemoteAddr(), "pending_limit", n.cfg.maxPending, "authenticated_limit", n.cfg.maxInbound, "suppressed", suppressed)
@@ -317,13 +307,6 @@ func (n *Node) wasEvicted(s *streamConn) bool {
 	return s.evicted
 }
 
-// authedFull reports whether every authenticated slot is taken.
-func (n *Node) authedFull() bool {
-	n.streamMu.Lock()
-	defer n.streamMu.Unlock()
-	return n.inAuthed >= n.cfg.maxInbound
-}
-
 func (n *Node) serveStream(s *streamConn) error {
 	c := s.conn
 	if err := c.SetDeadline(s.opened.Add(min(helloTimeout, n.cfg.streamTimeout))); err != nil {
@@ -339,10 +322,9 @@ func (n *Node) serveStream(s *streamConn) error {
 	if !n.promote(s, stageHello, time.Time{}) {
 		return n.evicted(s, stageAccepted)
 	}
-	if n.authedFull() {
-		n.refuse(c, "every inbound stream slot is taken by an authenticated peer: refused one")
-		return errRefused
-	}
+	// Every serving slot may be taken (a join storm): the peer then
+	// waits for one once it has authenticated (promote), rather than
+	// being refused here and retrying after a backoff.
 	st, err := h.Accept(c, n.sealer, n.label, n.cfg.maxStream)
 	if err != nil {
 		return err
