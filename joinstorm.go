@@ -6,35 +6,21 @@ import (
 	"time"
 )
 
-// A join storm (many members joining one seed at once) leaves two gaps
-// that gossip alone closes slowly.
+// A join storm (many members joining one seed at once) leaves the early
+// joiners behind. A joiner learns from the seed's answer every member the
+// seed held then, and later members by gossip. But the alive message of a
+// member that joined while the group was small was gossiped λ·⌈log2(n+1)⌉
+// times for that small n (SWIM §4.1), mostly to the few members there
+// were, and then left the queues: a member that joined a moment earlier
+// may miss it for seconds, until a member that holds it happens to gossip
+// it to it again, or until the periodic push-pull. At N=64 the last node
+// converged 1.0–2.8 s into the storm, 3–6× the median node, and it was an
+// early joiner missing other early joiners (docs/joinstorm.md).
 //
-// The first is the gossip timer: news waits for the next tick, up to
-// GossipInterval (200 ms on a LAN), before it leaves. After a join
-// exchange, both sides gossip within joinGossipDelay instead: the seed
-// tells the group about the newcomer, the newcomer announces itself to the
-// members the seed told it about.
-//
-// The second is the early joiners. A joiner learns from the seed's answer
-// every member the seed held then, and later members by gossip. But the
-// alive message of a member that joined while the group was small was
-// gossiped λ·⌈log2(n+1)⌉ times for that small n (SWIM §4.1), mostly to
-// the few members there were, and then left the queues: a member that
-// joined a moment earlier may miss it for seconds, until a member that
-// holds it happens to gossip it to it again, or until the periodic
-// push-pull (at N=64 the last node converged 1.2–2.8 s into the storm,
-// 3–6× the median node, always an early joiner missing other early
-// joiners). So a joiner whose view grew after its join exchange (members
-// joined after it) exchanges state with the same seed once more,
-// joinCatchUpAfter later: the seed holds every member that joined before
-// that, and the news of later joiners is gossiped for a group that is
-// already large. A member that joins a settled group learns nothing new
-// and makes no second exchange.
-
-// joinGossipDelay is how soon after a join exchange the node gossips. The
-// delay lets the exchanges of a join storm that arrive together leave in
-// one round.
-const joinGossipDelay = 5 * time.Millisecond
+// So a joiner whose view grows after its join exchange (members joined
+// after it) exchanges state with the same seed once more: the seed holds
+// every member that joined before that. A member that joins a settled
+// group learns nothing new and makes no second exchange.
 
 // joinCatchUpAfter is how long after its join exchange a joiner first
 // looks whether its view grew, in gossip intervals (probe intervals
@@ -47,16 +33,11 @@ const (
 	joinCatchUpWindow = 5
 )
 
-// gossipJoin brings the next gossip round forward after a join exchange
-// was merged. It runs on the loop goroutine.
-func (n *Node) gossipJoin(now time.Time) {
-	n.core.GossipBy(now.Add(joinGossipDelay))
-}
-
 // joinCatchUp runs on the loop goroutine after our join exchange with seed
-// was merged: unless a catch-up is already planned, it plans one
-// joinCatchUpAfter intervals later, made only if our view has grown by
-// then.
+// was merged: unless a catch-up is already planned, it watches our view
+// from joinCatchUpAfter intervals on, and exchanges state with seed once
+// as soon as the view has grown, or gives up after joinCatchUpWindow
+// intervals.
 func (n *Node) joinCatchUp(seed netip.AddrPort) {
 	select {
 	case <-n.loopDone:

@@ -368,12 +368,8 @@ func (n *Node) serveStream(s *streamConn) error {
 	}
 	var merr error
 	n.do(func() {
-		now := time.Now()
-		merr = n.core.Merge(now, &peer)
+		merr = n.core.Merge(time.Now(), &peer)
 		ours = n.core.Snapshot()
-		if merr == nil && peer.Join {
-			n.gossipJoin(now) // joinstorm.go
-		}
 	})
 	if merr != nil {
 		return merr
@@ -474,10 +470,8 @@ func (n *Node) pushPull(ctx context.Context, addr netip.AddrPort, join bool) (er
 		return n.ctxErr(ctx, hintRefused(err))
 	}
 	n.do(func() {
-		now := time.Now()
-		if err = n.core.Merge(now, &peer); err == nil && join {
-			n.gossipJoin(now) // joinstorm.go
-			n.joinCatchUp(addr)
+		if err = n.core.Merge(time.Now(), &peer); err == nil && join {
+			n.joinCatchUp(addr) // joinstorm.go
 		}
 	})
 	if err != nil {
