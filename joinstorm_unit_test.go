@@ -2,6 +2,7 @@ package membership
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -15,43 +16,57 @@ func outboundPushPulls(s *metrics.Inmem) int {
 	return int(n)
 }
 
-// TestJoinCatchUp: a joiner whose view grows after its join exchange (a
-// member joined the seed after it) exchanges state with the seed once
-// more; a joiner that learns nothing new after its join makes no second
-// exchange. Periodic and repair exchanges are off, so that every exchange
-// counted is a join or a catch-up.
+// TestJoinCatchUp: every joiner exchanges state with its seed once more
+// one gossip interval after its join; a joiner whose view grows after that
+// (a member joined the seed after its catch-up) catches up a second time,
+// and none goes further. Periodic and repair exchanges are off, so that
+// every exchange counted is a join or a catch-up.
 func TestJoinCatchUp(t *testing.T) {
-	// A gossip interval of 300 ms gives c's join 1.5 s to reach b (five
-	// intervals) even on a loaded machine.
+	t.Parallel()
+	// A gossip interval of 400 ms gives d's join 2 s (five intervals
+	// from b's join) to reach b and c, even on a loaded machine.
 	noPeriodic := WithProtocol(func(c *swim.Config) {
-		c.PushPullInterval, c.RepairInterval, c.GossipInterval = 0, 0, 300*time.Millisecond
+		c.PushPullInterval, c.RepairInterval, c.GossipInterval = 0, 0, 400*time.Millisecond
 	})
-	c := newMemCluster(t, 1, noPeriodic)
-	sinkB, sinkC := metrics.NewInmem(), metrics.NewInmem()
-	b := c.add("node-b", noPeriodic, WithMetrics(sinkB))
-	cc := c.add("node-c", noPeriodic, WithMetrics(sinkC))
-	seed := c.nodes[0].Myself().Addr.String()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if _, err := b.Join(ctx, seed); err != nil {
-		t.Fatal(err)
+	cl := newMemCluster(t, 1, noPeriodic)
+	seed := cl.nodes[0].Myself().Addr.String()
+	sinks := map[string]*metrics.Inmem{}
+	nodes := map[string]*Node{}
+	for _, name := range []string{"b", "c", "d"} {
+		sinks[name] = metrics.NewInmem()
+		nodes[name] = cl.add(name, noPeriodic, WithMetrics(sinks[name]))
 	}
-	// c joins before b looks whether its view grew (one gossip interval
-	// after its join): b learns c from the seed's or c's gossip.
-	if _, err := cc.Join(ctx, seed); err != nil {
-		t.Fatal(err)
+	join := func(name string) {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if _, err := nodes[name].Join(ctx, seed); err != nil {
+			t.Fatalf("%s: Join: %v", name, err)
+		}
 	}
-	waitFor(t, 5*time.Second, "b's catch-up exchange", func() bool { return outboundPushPulls(sinkB) == 2 })
-	waitFor(t, 5*time.Second, "c's catch-up watch to end", func() bool { return !cc.catchUp.Load() })
-	if got := outboundPushPulls(sinkC); got != 1 {
-		t.Fatalf("c, whose view held everyone from its join on, made %d exchanges, want 1 (no catch-up)", got)
+	exchanges := func(name string, want int) {
+		t.Helper()
+		waitFor(t, 5*time.Second, fmt.Sprintf("%s to make %d exchanges", name, want), func() bool { return outboundPushPulls(sinks[name]) >= want })
 	}
-	if bad, _ := sinkB.Counter(metrics.PushPulls, metrics.Label{Name: metrics.LabelResult, Value: metrics.ResultError}); bad != 0 {
-		t.Fatalf("b: %v exchanges failed", bad)
+	join("b")
+	join("c")
+	exchanges("b", 2) // the join and the catch-up
+	exchanges("c", 2)
+	// d joins after b's and c's catch-ups, within their windows: their
+	// views grow, and they catch up again.
+	join("d")
+	exchanges("b", 3)
+	exchanges("c", 3)
+	for name, nd := range nodes {
+		waitFor(t, 5*time.Second, name+"'s catch-up watch to end", func() bool { return !nd.catchUp.Load() })
 	}
-	waitFor(t, 5*time.Second, "b's catch-up watch to end", func() bool { return !b.catchUp.Load() })
-	if got := outboundPushPulls(sinkB); got != 2 {
-		t.Fatalf("b made %d exchanges, want its join and one catch-up", got)
+	want := map[string]int{"b": 3, "c": 3, "d": 2}
+	for name, sink := range sinks {
+		if got := outboundPushPulls(sink); got != want[name] {
+			t.Errorf("%s made %d exchanges, want %d", name, got, want[name])
+		}
+		if bad, _ := sink.Counter(metrics.PushPulls, metrics.Label{Name: metrics.LabelResult, Value: metrics.ResultError}); bad != 0 {
+			t.Errorf("%s: %v exchanges failed", name, bad)
+		}
 	}
 }
 
