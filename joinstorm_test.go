@@ -28,6 +28,7 @@ type stormRun struct {
 	serveMax     float64         // the seed's slowest inbound exchange, ms
 	queueDropped uint64          // streams the seed's transport closed for a full queue
 	inFailed     float64         // inbound exchanges that failed at the seed
+	streamBytes  float64         // stream bytes every node sent, until the end of the storm
 }
 
 // runJoinStorm starts n real-socket nodes (loopback, ProfileLAN, encrypted),
@@ -146,6 +147,10 @@ func runJoinStorm(t testing.TB, n int, opts ...Option) stormRun {
 	r.joinEach = slices.Sorted(slices.Values(each))
 	out := metrics.Label{Name: metrics.LabelDirection, Value: string(metrics.Outbound)}
 	in := metrics.Label{Name: metrics.LabelDirection, Value: string(metrics.Inbound)}
+	for _, s := range sinks {
+		tcp, _ := s.Counter(metrics.WireBytesSent, metrics.Label{Name: metrics.LabelChannel, Value: string(metrics.ChannelStream)})
+		r.streamBytes += tcp
+	}
 	for _, s := range sinks[1:] {
 		all, _ := s.Counter(metrics.PushPulls, out)
 		bad, _ := s.Counter(metrics.PushPulls, out, metrics.Label{Name: metrics.LabelResult, Value: metrics.ResultError})
@@ -167,9 +172,9 @@ func runJoinStorm(t testing.TB, n int, opts ...Option) stormRun {
 func (r stormRun) String() string {
 	ms := func(d time.Duration) string { return strconv.FormatFloat(d.Seconds()*1000, 'f', 0, 64) }
 	return fmt.Sprintf("seed holds all %s ms; Joins returned %s ms (median %s); converged median %s ms, last %s ms; "+
-		"exchanges %d (failed %d), seed refused/evicted %.0f, served %d (slowest %.0f ms, failed %.0f), transport queue dropped %d",
+		"exchanges %d (failed %d), seed refused/evicted %.0f, served %d (slowest %.0f ms, failed %.0f), transport queue dropped %d; %.0f kB on streams",
 		ms(r.seedAll), ms(r.joined), ms(r.joinEach[len(r.joinEach)/2]), ms(r.converged[len(r.converged)/2]),
-		ms(r.converged[len(r.converged)-1]), r.attempts, r.failed, r.busy, r.served, r.serveMax, r.inFailed, r.queueDropped)
+		ms(r.converged[len(r.converged)-1]), r.attempts, r.failed, r.busy, r.served, r.serveMax, r.inFailed, r.queueDropped, r.streamBytes/1000)
 }
 
 // TestJoinStormFigures runs join storms of real-socket nodes and logs what
