@@ -152,41 +152,7 @@ func runVariant(t *testing.T, name string, im impl, p params) result {
 	}
 	seed := nodes[0].addr()
 
-	// Join storm: everyone but the seed joins it at once. A join that
-	// fails is retried after 100 ms, as a deployment's rejoin loop would,
-	// and counted: a seed may refuse streams beyond its concurrency cap.
-	t0 := time.Now()
-	var wg sync.WaitGroup
-	var failed atomic.Int64
-	errs := make(chan error, p.n)
-	for _, nd := range nodes[1:] {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			deadline := time.Now().Add(p.timeout)
-			for {
-				err := nd.join(seed)
-				if err == nil {
-					return
-				}
-				failed.Add(1)
-				if time.Now().After(deadline) {
-					errs <- err
-					return
-				}
-				time.Sleep(100 * time.Millisecond)
-			}
-		}()
-	}
-	wg.Wait()
-	r.joined = time.Since(t0)
-	close(errs)
-	for err := range errs {
-		t.Fatalf("%s: join: %v", name, err)
-	}
-	waitFor(t, p.timeout, name+": every node to hold all alive", func() bool { return allAlive(nodes, p.n) })
-	r.join = time.Since(t0)
-	r.joinFailures = int(failed.Load())
+	r.join, r.joined, r.joinFailures = joinStorm(t, name, nodes, p.n, p.timeout)
 
 	// Idle traffic. The warm-up lets the join news run out of
 	// retransmissions and push-pull reach its steady rate (see above); it
@@ -234,6 +200,47 @@ func runVariant(t *testing.T, name string, im impl, p params) result {
 		waitFor(t, p.timeout, name+": every node to hold the replacement alive", func() bool { return allAlive(nodes, p.n) })
 	}
 	return r
+}
+
+// joinStorm makes every node but the first join the first at once, and
+// returns the time until every node held all n alive, the time until every
+// Join call had returned, and how many Join calls failed. A join that fails
+// is retried after 100 ms, as a deployment's rejoin loop would, and
+// counted: a seed may refuse streams beyond its concurrency cap.
+func joinStorm(t *testing.T, name string, nodes []node, n int, timeout time.Duration) (join, joined time.Duration, failures int) {
+	t.Helper()
+	seed := nodes[0].addr()
+	t0 := time.Now()
+	var wg sync.WaitGroup
+	var failed atomic.Int64
+	errs := make(chan error, n)
+	for _, nd := range nodes[1:] {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			deadline := time.Now().Add(timeout)
+			for {
+				err := nd.join(seed)
+				if err == nil {
+					return
+				}
+				failed.Add(1)
+				if time.Now().After(deadline) {
+					errs <- err
+					return
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+		}()
+	}
+	wg.Wait()
+	joined = time.Since(t0)
+	close(errs)
+	for err := range errs {
+		t.Fatalf("%s: join: %v", name, err)
+	}
+	waitFor(t, timeout, name+": every node to hold all alive", func() bool { return allAlive(nodes, n) })
+	return time.Since(t0), joined, int(failed.Load())
 }
 
 // allAlive reports whether every node holds n members alive.
