@@ -103,7 +103,11 @@ func runVariants(t *testing.T, vs []variant, p params) []result {
 	var results []result
 	for _, v := range vs {
 		r := runVariant(t, v.name, v.impl, p)
-		t.Logf("%s: %s", v.name, r.summary())
+		if p.joinOnly {
+			t.Logf("%s: join %v (Join calls returned after %v, %d failed attempts)", v.name, r.join.Round(time.Millisecond), r.joined.Round(time.Millisecond), r.joinFailures)
+		} else {
+			t.Logf("%s: %s", v.name, r.summary())
+		}
 		results = append(results, r)
 	}
 	return results
