@@ -70,7 +70,12 @@
 //   - Tombstones: dead members are kept for TombstoneTimeout and pinged now
 //     and then, so that healed partitions come back without a Join.
 //   - Fast repair: pings and acks carry a digest of the view; a mismatch
-//     when we have no news in flight asks for a state exchange.
+//     when we have no news in flight asks for a state exchange. An ack
+//     from a member that does not know its prober carries digest 0
+//     (StrangerDigest), and the prober sends it its alive message at once:
+//     a member that missed every retransmission of a joiner's alive
+//     message in a join storm under loss learns of the joiner at the
+//     joiner's next probe of it, not at the next push-pull.
 //   - Allow-lists: members outside one (Allow: names, addresses, networks)
 //     are never added, probed, gossiped about or answered, whoever passes
 //     news of them on (allow.go).

@@ -222,6 +222,8 @@ const (
 	CountBroadcastStale         // broadcasts older than one delivered with the same key: not delivered
 	CountBroadcastDropped       // queued broadcasts dropped because the queue was full (the most-sent first)
 	CountBroadcastOriginEvicted // origins whose delivery state was forgotten to make room
+	// Added later still.
+	CountIntroductions // alive messages sent to a member whose ack said it did not know us
 	numCounters
 )
 
@@ -237,6 +239,7 @@ var counterNames = [...]string{
 	"name_conflict",
 	"broadcast_queued", "broadcast_sent", "broadcast_delivered", "broadcast_duplicate",
 	"broadcast_replaced", "broadcast_stale", "broadcast_dropped", "broadcast_origin_evicted",
+	"introductions",
 }
 
 // String returns the counter's snake_case metric name.
