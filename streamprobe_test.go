@@ -66,7 +66,12 @@ func TestStreamFallbackRealSockets(t *testing.T) {
 			t.Fatal(err)
 		}
 		base := []Option{WithName(name), WithTransport(udpCut{tr, cut}), WithKeyring(newRing(t, testKey)),
-			WithProfile(ProfileLocal), WithLogger(quietLogger())}
+			WithProfile(ProfileLocal), WithLogger(quietLogger()),
+			// Longer periods than the Local profile's 200 ms leave a loaded
+			// machine time for the stream: the member whose UDP is cut
+			// cannot refute a suspicion, so one slow handshake would
+			// make it die for real.
+			WithProbeInterval(500 * time.Millisecond)}
 		nd, err := New(append(base, opts...)...)
 		if err != nil {
 			t.Fatal(err)
