@@ -587,7 +587,8 @@ func (c *Core) handleAck(from netip.AddrPort, p *Message) {
 		}
 		c.out.Probes = append(c.out.Probes, ProbeOutcome{Name: t.name, Result: result, RTT: timeDur(c.now - pr.start), Nacks: pr.nacks})
 		pr.active = false
-		c.addHealth(-1) // Lifeguard §4.1: a successful probe
+		t.streamOnly = 0 // its datagram path works (streamprobe.go)
+		c.addHealth(-1)  // Lifeguard §4.1: a successful probe
 		return
 	}
 	for i := range c.pending {
