@@ -50,7 +50,7 @@ func lossTables(rs []lossResult) string {
 
 	var b strings.Builder
 	b.WriteString("Over the window, summed over the cluster's nodes (min / median / p95 / max over runs):\n\n")
-	b.WriteString("| library | runs | window | probes | failed probes | failed / probes | TCP rescues | suspect transitions (all observers) | refutations | false deaths (all observers) |\n")
+	b.WriteString("| library | runs | window | probes | failed probes | failed / probes | TCP / stream rescues | suspect transitions (all observers) | refutations | false deaths (all observers) |\n")
 	b.WriteString("|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, nm := range names {
 		g := by[nm]

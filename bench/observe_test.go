@@ -26,7 +26,7 @@ const (
 	countSuspects      = "suspect_transitions" // members some observer moved from alive to suspect
 	countRefutations   = "refutations"         // suspicions the suspected member refuted
 	countDeaths        = "dead_transitions"    // members some observer moved to dead
-	countTCPRescues    = "tcp_rescues"         // memberlist: UDP and indirect probes failed, the TCP ping got through
+	countTCPRescues    = "tcp_rescues"         // UDP probes failed, memberlist's TCP ping or our stream ping got through
 	countDirectTimeout = "direct_timeouts"     // memberlist: direct UDP ping timed out (before indirect and TCP)
 )
 
@@ -194,6 +194,9 @@ func (o *oursObserver) snapshot() map[string]float64 {
 		iv.RUnlock()
 	}
 	out[countFailedProbes] = out["probes_"+string(metrics.ProbeFailed)]
+	// The stream fallback (docs/probing.md) is our counterpart of
+	// memberlist's TCP ping: UDP failed, the stream ping got through.
+	out[countTCPRescues] = out["probes_"+string(metrics.ProbeStreamAck)]
 	out[countRefutations], _ = o.sink.Counter(metrics.Refutations)
 	out["suspicions_metric"], _ = o.sink.Counter(metrics.Suspicions)
 	out["deaths_metric"], _ = o.sink.Counter(metrics.Deaths)
