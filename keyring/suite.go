@@ -52,7 +52,7 @@ const (
 
 	headerLen        = 6  // version, suite, 4-byte key fingerprint
 	compactHeaderLen = 5  // version and suite in one byte, 4-byte key fingerprint
-	tagLen    = 16 // both suites use a 16-byte tag
+	tagLen           = 16 // both suites use a 16-byte tag
 	// MaxLabelLen is the longest cluster label, in bytes, that Seal and
 	// Open accept.
 	MaxLabelLen = 255
