@@ -105,6 +105,8 @@ type Node struct {
 	seenQueries      *query.Seen             // queries we received, and our answers
 
 	keys nodeKeys // key file, key mismatches, encryption mode (keyfile.go, mismatch.go, encryption.go)
+
+	legacyWire atomic.Bool // send the wire forms older versions read (legacywire.go)
 }
 
 // New starts a node: it binds the transport, and from then on answers
@@ -180,6 +182,7 @@ func New(opts ...Option) (n *Node, err error) {
 		n.met = metrics.New(cfg.sink, metrics.Label{Name: metrics.LabelNode, Value: cfg.name})
 	}
 	n.ring = cfg.ring
+	n.legacyWire.Store(cfg.legacyWire)
 	n.sealer = n.newSealer() // encryption.go
 
 	pcfg := cfg.profile.protocol()

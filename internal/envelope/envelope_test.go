@@ -34,8 +34,8 @@ func TestDatagramRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(dg) != len("messages")+Overhead(r) {
-		t.Fatalf("datagram is %d bytes, want %d", len(dg), len("messages")+Overhead(r))
+	if len(dg) != len("messages")+37 || SentOverhead(r) != 37 || Overhead(r) != 54 {
+		t.Fatalf("datagram is %d bytes, want %d; overhead %d sent, %d at most", len(dg), len("messages")+37, SentOverhead(r), Overhead(r))
 	}
 	sent, body, _, err := OpenDatagram(r, label, nil, dg)
 	if err != nil {
@@ -44,8 +44,29 @@ func TestDatagramRoundTrip(t *testing.T) {
 	if !sent.Equal(now) || string(body) != "messages" {
 		t.Fatalf("OpenDatagram = %v, %q; want %v, %q", sent, body, now, "messages")
 	}
-	if n := Nonce(r, dg); !bytes.Equal(n, dg[6:6+24]) {
+	if n := Nonce(r, dg); !bytes.Equal(n, dg[5:5+16]) {
 		t.Fatalf("Nonce = %x", n)
+	}
+	// The full layout, for a cluster held to the legacy wire.
+	lm := legacyModal(r)
+	full, err := SealDatagram(lm, label, nil, pt, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(full) != len("messages")+54 || SentOverhead(lm) != 54 || full[0] != keyring.Version {
+		t.Fatalf("legacy datagram is %d bytes (version %#x), want %d", len(full), full[0], len("messages")+54)
+	}
+	if n := Nonce(r, full); !bytes.Equal(n, full[6:6+24]) {
+		t.Fatalf("Nonce = %x", n)
+	}
+	for _, ring := range []Sealer{r, lm, NewModal(r, ModeSendSealed)} {
+		sent, body, _, err := OpenDatagram(ring, label, nil, full)
+		if err != nil || !sent.Equal(now) || string(body) != "messages" {
+			t.Fatalf("%T: the full layout: %v, %q, %v", ring, sent, body, err)
+		}
+		if sent, body, _, err = OpenDatagram(ring, label, nil, dg); err != nil || !sent.Equal(now) || string(body) != "messages" {
+			t.Fatalf("%T: the compact layout: %v, %q, %v", ring, sent, body, err)
+		}
 	}
 	if _, err := SealDatagram(r, label, nil, make([]byte, 3), now); err == nil {
 		t.Fatal("SealDatagram without room for the timestamp succeeded")
