@@ -503,7 +503,7 @@ func (n *Node) flush() {
 // sendDatagram encodes, seals and sends one datagram; errors are logged
 // and returned (the core's own datagrams ignore them: SWIM tolerates loss).
 func (n *Node) sendDatagram(d *swim.Datagram, now time.Time) error {
-	plain, err := codec.Append(n.plainBuf[:envelope.TimestampLen], d.Msgs)
+	plain, err := n.appendDatagram(n.plainBuf[:envelope.TimestampLen], d.Msgs) // legacywire.go
 	if err != nil {
 		// The core built a message the codec refuses: a bug, not input.
 		n.log.Error("cannot encode datagram", "to", d.To, "err", err)
