@@ -656,3 +656,71 @@ func TestRefuseSaysBusy(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestStreamRecordLayouts: a stream seals its records in the compact layout
+// unless its Modal is held to the legacy wire, 9 bytes shorter each, and a
+// reader opens both, whichever it sends itself.
+func TestStreamRecordLayouts(t *testing.T) {
+	r := testRing(t)
+	size := map[bool]int{}
+	for _, legacy := range []bool{false, true} {
+		m, other := NewModal(r, ModeRequired), NewModal(r, ModeRequired)
+		m.SetLegacy(legacy)
+		other.SetLegacy(!legacy)
+		ca, cb := net.Pipe()
+		t.Cleanup(func() { ca.Close(); cb.Close() })
+		c := &tee{Conn: ca}
+		type res struct {
+			s   *Stream
+			err error
+		}
+		done := make(chan res, 1)
+		go func() {
+			s, err := Handshake(cb, false, other, label, 0)
+			done <- res{s, err}
+		}()
+		a, err := Handshake(c, true, m, label, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rb := <-done
+		if rb.err != nil {
+			t.Fatal(rb.err)
+		}
+		c.mu.Lock()
+		c.w.Reset()
+		c.mu.Unlock()
+		go func() { done <- res{err: a.WriteRecord([]byte("record"), true)} }()
+		got, final, err := rb.s.ReadRecord()
+		if err != nil || string(got) != "record" || !final {
+			t.Fatalf("legacy=%v: read %q %v, %v", legacy, got, final, err)
+		}
+		if w := <-done; w.err != nil {
+			t.Fatal(w.err)
+		}
+		c.mu.Lock()
+		rec := bytes.Clone(c.w.Bytes())
+		c.mu.Unlock()
+		size[legacy] = len(rec)
+		if want := map[bool]byte{false: 0x22, true: keyring.Version}[legacy]; rec[4] != want {
+			t.Fatalf("legacy=%v: record starts with %#x, want %#x", legacy, rec[4], want)
+		}
+	}
+	if size[true]-size[false] != 9 {
+		t.Fatalf("records of %d (full) and %d (compact) bytes, want 9 apart", size[true], size[false])
+	}
+}
+
+// tee is a connection that keeps a copy of what is written to it.
+type tee struct {
+	net.Conn
+	mu sync.Mutex
+	w  bytes.Buffer
+}
+
+func (c *tee) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	c.w.Write(p)
+	c.mu.Unlock()
+	return c.Conn.Write(p)
+}
