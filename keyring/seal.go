@@ -60,7 +60,8 @@ func releaseAAD(buf *aadBuf) {
 }
 
 // Seal encrypts and authenticates plaintext with the primary key and appends
-// the datagram to dst. label is the cluster label (at most MaxLabelLen
+// the datagram, in the full layout (version 1, which every version opens),
+// to dst. label is the cluster label (at most MaxLabelLen
 // bytes): it is authenticated but not sent, so only a keyring given the same
 // label opens the datagram. Seal allocates nothing when dst has capacity for
 // len(plaintext)+Overhead() more bytes. plaintext and dst must not overlap.

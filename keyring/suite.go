@@ -85,8 +85,9 @@ func ParseSuite(name string) (Suite, error) {
 func (s Suite) valid() bool { return s == AESGCM || s == XChaCha20Poly1305 }
 
 // NonceSize is the length of the random nonce the suite puts in every
-// datagram: 12 for AES-GCM, 24 for XChaCha20-Poly1305, 0 for an unknown
-// suite.
+// datagram of the full layout (Seal): 12 for AES-GCM, 24 for
+// XChaCha20-Poly1305, 0 for an unknown suite. The compact layout's nonce
+// (SealStamped) is CompactNonceLen bytes.
 func (s Suite) NonceSize() int {
 	switch s {
 	case AESGCM:
@@ -97,8 +98,9 @@ func (s Suite) NonceSize() int {
 	return 0
 }
 
-// Overhead is how many bytes Seal adds to a plaintext: the 6-byte header, the
-// nonce and the 16-byte tag (34 for AES-GCM, 46 for XChaCha20-Poly1305).
+// Overhead is how many bytes Seal adds to a plaintext in the full layout:
+// the 6-byte header, the nonce and the 16-byte tag (34 for AES-GCM, 46 for
+// XChaCha20-Poly1305). See CompactOverhead for SealStamped's.
 func (s Suite) Overhead() int { return headerLen + s.NonceSize() + tagLen }
 
 // compact reports whether the suite has the compact layout (SealStamped).
