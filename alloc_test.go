@@ -41,10 +41,20 @@ func TestForgedDatagramAllocatesNothing(t *testing.T) {
 	version[0] = 9
 	suite := bytes.Clone(valid)
 	suite[1] = byte(keyring.AESGCM)
+	compact, err := ring.SealStamped(nil, make([]byte, 40), nil, time.Now().UnixMilli())
+	if err != nil {
+		t.Fatal(err)
+	}
+	compactUnknown, err := other.SealStamped(nil, make([]byte, 40), nil, time.Now().UnixMilli())
+	if err != nil {
+		t.Fatal(err)
+	}
+	compact[len(compact)-1] ^= 1
 	from := c.nodes[0].Myself().Addr
 	for name, data := range map[string][]byte{
 		"unknown key": unknownKey, "auth failed": tampered, "truncated": valid[:10],
 		"unknown version": version, "unknown suite": suite,
+		"compact unknown key": compactUnknown, "compact auth failed": compact, "compact truncated": compact[:30],
 	} {
 		var allocs float64
 		nd.do(func() {

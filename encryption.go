@@ -142,6 +142,7 @@ func (n *Node) newSealer() envelope.Sealer {
 		mode = n.cfg.keys.mode
 	}
 	n.keys.enc = envelope.NewModal(n.ring, envelope.Mode(mode))
+	n.keys.enc.SetLegacy(n.cfg.legacyWire) // legacywire.go
 	switch mode {
 	case EncryptionRequired:
 	case EncryptionOff:

@@ -350,7 +350,7 @@ func mismatchOf(f envelope.Failure) (KeyMismatchReason, keyring.OpenFailure) {
 	case envelope.ReasonNotPlaintext:
 		// A Plaintext sealer refuses anything that is not plaintext;
 		// only a well-formed sealed header is a peer with keys.
-		if d.Len >= 6 && d.Version == keyring.Version && knownSuite(d.Suite) {
+		if d.HasFingerprint && (d.Version == keyring.Version || d.Version == keyring.CompactVersion) && knownSuite(d.Suite) {
 			return MismatchSealed, d
 		}
 	}

@@ -107,6 +107,8 @@ type Node struct {
 	seenQueries      *query.Seen             // queries we received, and our answers
 
 	keys nodeKeys // key file, key mismatches, encryption mode (keyfile.go, mismatch.go, encryption.go)
+
+	legacyWire atomic.Bool // send the wire forms older versions read (legacywire.go)
 }
 
 // New starts a node: it binds the transport, and from then on answers
@@ -182,6 +184,7 @@ func New(opts ...Option) (n *Node, err error) {
 		n.met = metrics.New(cfg.sink, metrics.Label{Name: metrics.LabelNode, Value: cfg.name})
 	}
 	n.ring = cfg.ring
+	n.legacyWire.Store(cfg.legacyWire)
 	n.sealer = n.newSealer() // encryption.go
 
 	pcfg := cfg.profile.protocol()
@@ -505,7 +508,7 @@ func (n *Node) flush() {
 // sendDatagram encodes, seals and sends one datagram; errors are logged
 // and returned (the core's own datagrams ignore them: SWIM tolerates loss).
 func (n *Node) sendDatagram(d *swim.Datagram, now time.Time) error {
-	plain, err := codec.Append(n.plainBuf[:envelope.TimestampLen], d.Msgs)
+	plain, err := n.appendDatagram(n.plainBuf[:envelope.TimestampLen], d.Msgs) // legacywire.go
 	if err != nil {
 		// The core built a message the codec refuses: a bug, not input.
 		n.log.Error("cannot encode datagram", "to", d.To, "err", err)

@@ -112,6 +112,7 @@ type config struct {
 	allowList     AllowList     // as given, for Node.AllowList
 	discover      bool          // WithDiscovery (discovery.go)
 	discoverEvery time.Duration // 0: at start only
+	legacyWire    bool          // WithLegacyWire (legacywire.go)
 
 	clockSkew func() time.Duration // tests: see withClockSkew
 	lookup    lookupFunc           // tests: see withLookup

@@ -21,8 +21,8 @@ import (
 // Push-pull anti-entropy (memberlist's push-pull; SWIM leaves full-state
 // exchange out): the initiator dials, both sides exchange hellos, the
 // initiator sends its snapshot and the responder answers with its own, each
-// as sealed records (internal/envelope) carrying codec snapshot frames and
-// ending with an empty final record.
+// as sealed records (internal/envelope) carrying codec snapshot frames, the
+// last record marked final.
 
 // Inbound streams pass three stages. Accepted: the connection is open and
 // nothing has been read. Hello: the initiator's hello was read and answered;
@@ -509,31 +509,64 @@ const (
 )
 
 // writeExchange writes our snapshot, then the application's state if it has
-// any, then the final record.
+// any, the last record marked final. (Readers of every version take a
+// final record that carries data; an empty final record after the data,
+// as older versions send, costs a record's 51 bytes more.)
 func (n *Node) writeExchange(st *envelope.Stream, s *swim.Snapshot, state []byte) error {
-	w, err := codec.NewSnapshotWriter(codec.FrameWriterFunc(func(f []byte) error {
-		return st.WriteRecord(f, false)
-	}), 0)
+	hw := &heldWriter{st: st}
+	w, err := codec.NewSnapshotWriter(codec.FrameWriterFunc(hw.put), 0)
 	if err != nil {
 		return err
 	}
 	if err := w.WriteSnapshot(s); err != nil {
 		return fmt.Errorf("write snapshot: %w", err)
 	}
-	if err := writeChunks(st, recordState, state); err != nil {
+	if err := writeChunksTo(hw.put, recordState, state); err != nil {
 		return fmt.Errorf("write application state: %w", err)
 	}
-	return st.WriteRecord(nil, true)
+	return hw.flush()
+}
+
+// heldWriter writes records one behind: it holds the last record it was
+// given, so that flush can send it marked final.
+type heldWriter struct {
+	st   *envelope.Stream
+	held []byte
+	has  bool
+}
+
+// put writes the record held so far, and holds a copy of data.
+func (h *heldWriter) put(data []byte) error {
+	if h.has {
+		if err := h.st.WriteRecord(h.held, false); err != nil {
+			return err
+		}
+	}
+	h.held, h.has = append(h.held[:0], data...), true
+	return nil
+}
+
+// flush writes the held record, or an empty one, marked final.
+func (h *heldWriter) flush() error {
+	if !h.has {
+		return h.st.WriteRecord(nil, true)
+	}
+	return h.st.WriteRecord(h.held, true)
 }
 
 // writeChunks writes data as records of at most envelope.MaxRecord bytes,
 // each starting with the byte kind. Nothing is written for empty data.
 func writeChunks(st *envelope.Stream, kind byte, data []byte) error {
+	return writeChunksTo(func(b []byte) error { return st.WriteRecord(b, false) }, kind, data)
+}
+
+// writeChunksTo is writeChunks through put, which writes one record.
+func writeChunksTo(put func([]byte) error, kind byte, data []byte) error {
 	buf := make([]byte, 0, min(len(data), envelope.MaxRecord-1)+1)
 	for len(data) > 0 {
 		k := min(len(data), envelope.MaxRecord-1)
 		buf = append(append(buf[:0], kind), data[:k]...)
-		if err := st.WriteRecord(buf, false); err != nil {
+		if err := put(buf); err != nil {
 			return err
 		}
 		data = data[k:]

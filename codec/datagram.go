@@ -26,11 +26,28 @@ const (
 	Version      = VersionMajor<<4 | VersionMinor
 )
 
-// HeaderSize is the length of a datagram's header: the version byte and a
-// msgpack array16 header (0xdc and a 2-byte count) that holds the messages.
-// The count always takes the fixed-width form so that the size of a
-// datagram is HeaderSize plus the sizes of its messages.
+// HeaderSize is the length of a datagram's header in the 1.x form that
+// Append writes: the version byte and a msgpack array16 header (0xdc and a
+// 2-byte count) that holds the messages. The count always takes the
+// fixed-width form so that the size of a datagram is HeaderSize plus the
+// sizes of its messages. A datagram in the compact form (AppendCompact) is
+// never longer than the 1.x form of the same messages, so HeaderSize,
+// MessageSize, Size and Fit bound both forms.
 const HeaderSize = 4
+
+// The compact form, version 2.0 (docs/codec.md): the version byte 0x20,
+// then the messages, one msgpack array each, up to the end of the
+// datagram, with no count; and a digest (ping, ack) carries only its low
+// 32 bits. Every kind and field of 1.2 keeps its meaning otherwise. A
+// decoder of major 1 rejects it with ErrVersion, so a node sends it only
+// once every node reads it (the runtime's WithLegacyWire); Decode reads
+// both majors.
+const (
+	CompactMajor   = 2
+	CompactVersion = CompactMajor << 4
+	// CompactHeaderSize is the compact form's header: the version byte.
+	CompactHeaderSize = 1
+)
 
 // Bounds on what the decoders accept. The defaults apply when a Limits field
 // is zero; the Max...Limit constants are the highest values Limits may set
@@ -178,6 +195,49 @@ func Append(dst []byte, msgs []swim.Message) ([]byte, error) {
 	return dst, nil
 }
 
+// AppendCompact is Append in the compact form (version 2.0): the version
+// byte, then the messages with no count, each digest cut to its low 32
+// bits. It accepts and refuses exactly what Append does, and its output is
+// CompactSize(msgs) bytes, never more than Size(msgs).
+func AppendCompact(dst []byte, msgs []swim.Message) ([]byte, error) {
+	if len(msgs) > MaxMessagesLimit {
+		return dst, fieldErr("messages", ErrLimit, limitDetail(len(msgs), MaxMessagesLimit))
+	}
+	for i := range msgs {
+		if err := checkMessage(&msgs[i], i, MaxPayloadLimit, MaxUserPayloadLimit); err != nil {
+			return dst, err
+		}
+	}
+	dst = append(dst, CompactVersion)
+	for i := range msgs {
+		m := compactDigest(&msgs[i])
+		dst = appendMessage(dst, &m, specOf(uint64(m.Kind)))
+	}
+	return dst, nil
+}
+
+// CompactSize returns the exact length of the datagram that AppendCompact
+// writes for msgs: CompactHeaderSize plus each message's size with its
+// digest cut to 32 bits.
+func CompactSize(msgs []swim.Message) int {
+	n := CompactHeaderSize
+	for i := range msgs {
+		m := compactDigest(&msgs[i])
+		n += MessageSize(&m)
+	}
+	return n
+}
+
+// compactDigest returns a copy of m whose digest is cut to its low 32 bits,
+// as the compact form carries it. A digest only tells whether two views
+// differ (swim's fast repair), and 32 bits tell two different views apart
+// but for a chance of 2^-32 (docs/codec.md).
+func compactDigest(m *swim.Message) swim.Message {
+	c := *m
+	c.Digest = uint64(uint32(c.Digest))
+	return c
+}
+
 // Encode writes the datagram that carries msgs into buf and returns its
 // length. It never allocates. If buf is shorter than Size(msgs) it returns
 // io.ErrShortBuffer; otherwise it fails as Append does.
@@ -239,14 +299,25 @@ func (d *Decoder) Decode(dst []swim.Message, data []byte) ([]swim.Message, error
 		return dst, err
 	}
 	r := reader{b: data, off: 1}
-	n, err := r.arrayLen()
-	if err != nil {
-		return dst, fieldErr("messages", err, "")
-	}
-	if max := d.limits.maxMessages(); n > max {
-		return dst, fieldErr("messages", ErrLimit, limitDetail(n, max))
+	max := d.limits.maxMessages()
+	n := max + 1 // the compact form: messages up to the end, at most max of them
+	if data[0]>>4 != CompactMajor {
+		var err error
+		if n, err = r.arrayLen(); err != nil {
+			return dst, fieldErr("messages", err, "")
+		}
+		if n > max {
+			return dst, fieldErr("messages", ErrLimit, limitDetail(n, max))
+		}
 	}
 	for i := 0; i < n; i++ {
+		if data[0]>>4 == CompactMajor && r.remaining() == 0 {
+			break
+		}
+		if i == max {
+			return dst[:base], fieldErr("messages", ErrLimit, "more than "+strconv.Itoa(max))
+		}
+		var err error
 		var skipped bool
 		dst, skipped, err = d.decodeMessage(&r, dst, i)
 		if err != nil {
@@ -299,8 +370,18 @@ func (d *Decoder) resolve(dst []swim.Message) {
 	d.pending = d.pending[:0]
 }
 
-// checkVersion accepts the version byte of any minor of our major.
+// checkVersion accepts the version byte of any minor of the majors it
+// reads: 1 (Append) and 2 (AppendCompact).
 func checkVersion(v byte) error {
+	if v>>4 != VersionMajor && v>>4 != CompactMajor {
+		return fieldErr("version", ErrVersion, "got "+strconv.Itoa(int(v>>4))+"."+strconv.Itoa(int(v&0xf))+", want "+strconv.Itoa(VersionMajor)+".x or "+strconv.Itoa(CompactMajor)+".x")
+	}
+	return nil
+}
+
+// checkMajor1 accepts the version byte of any minor of major 1: a
+// snapshot stream has no other.
+func checkMajor1(v byte) error {
 	if v>>4 != VersionMajor {
 		return fieldErr("version", ErrVersion, "got "+strconv.Itoa(int(v>>4))+"."+strconv.Itoa(int(v&0xf))+", want "+strconv.Itoa(VersionMajor)+".x")
 	}

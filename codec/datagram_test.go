@@ -171,7 +171,11 @@ func TestDecodeRejects(t *testing.T) {
 	}{
 		{"empty", nil, "version", ErrTruncated},
 		{"major 0", []string{"00 dc0000"}, "version", ErrVersion},
-		{"major 2", []string{"20 dc0000"}, "version", ErrVersion},
+		{"major 3", []string{"30 dc0000"}, "version", ErrVersion},
+		{"compact with a count", []string{"20 dc0000"}, "kind", ErrMalformed},
+		{"compact truncated", []string{"20 9304 00"}, "message", ErrTruncated},
+		{"compact bad second message", []string{"20 9304 00 a178 91"}, "message", ErrTruncated},
+		{"compact trailing junk", []string{"20 9304 00 a178 c1"}, "message", ErrMalformed},
 		{"not an array", []string{"10 c0"}, "messages", ErrMalformed},
 		{"count beyond input", []string{"10 dc0005 9204a178"}, "messages", ErrTruncated},
 		{"count over limit", []string{"10 dd00000201", strings.Repeat("00", 513)}, "messages", ErrLimit},
@@ -484,4 +488,24 @@ func pingWithUpdates(n int) []swim.Message {
 		}
 	}
 	return msgs
+}
+
+// TestCompactMessageLimit: without a count, the compact form's messages are
+// still bounded by Limits.MaxMessages, counted as they are read.
+func TestCompactMessageLimit(t *testing.T) {
+	d, err := NewDecoder(Limits{MaxMessages: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nack := swim.Message{Kind: swim.KindNack, Seq: 1, From: "a"}
+	two, _ := AppendCompact(nil, []swim.Message{nack, nack})
+	if out, err := d.Decode(nil, two); err != nil || len(out) != 2 {
+		t.Fatalf("two messages: %d, %v", len(out), err)
+	}
+	three, _ := AppendCompact(nil, []swim.Message{nack, nack, nack})
+	out, err := d.Decode(make([]swim.Message, 0, 4), three)
+	wantFieldError(t, err, "messages", ErrLimit)
+	if len(out) != 0 {
+		t.Fatalf("a rejected datagram left %d messages", len(out))
+	}
 }

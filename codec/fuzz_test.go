@@ -36,6 +36,13 @@ func decodeSeeds() [][]byte {
 	add(all...)
 	add()
 	add(pingWithUpdates(10)...)
+	for _, msgs := range [][]swim.Message{all, nil, pingWithUpdates(10)} {
+		b, err := AppendCompact(nil, msgs)
+		if err != nil {
+			panic(err)
+		}
+		seeds = append(seeds, b)
+	}
 	rng := rand.New(rand.NewPCG(13, 14))
 	for range 8 {
 		msgs := make([]swim.Message, 1+rng.IntN(8))
@@ -45,21 +52,22 @@ func decodeSeeds() [][]byte {
 		add(msgs...)
 	}
 	for _, h := range []string{
-		"20dc0000",                                             // another major version
-		"13dc0002 9601 00 a178 a0 00 c0 927fc0",                // unknown trailing field, unknown kind
-		"10dc0001 947f 00 a178 919191c0",                       // nested unknown field
+		"30dc0000",                              // another major version
+		"20dc0000",                              // the compact form with a count
+		"13dc0002 9601 00 a178 a0 00 c0 927fc0", // unknown trailing field, unknown kind
+		"10dc0001 947f 00 a178 919191c0",        // nested unknown field
 		"10dd00000001 dc0003 d004 cf0000000000000007 da000178", // wide forms
 		"10dc0001 9406 a161 a162 cfffffffffffffffff",           // incarnation too high
 		"10dc0001 9505 a161 c4060a0000010000 00 c0",            // port 0
-		"10dc0005 9204",                                        // truncated
-		"12dc0001 960a a161 cfffffffffffffffff 00 a0 c0",       // user: widest epoch, no key
-		"12dc0001 970a a161 01 02 a16b c0 c3",                  // user with a field of a later version
-		"12dc0001 950a a161 01 02 a16b",                        // user without payload
-		"12dc0001 960a a0 01 02 a16b c0",                       // user without origin
-		"12dc0001 960a a161 01 cf0000000100000000 a0 c0",       // user seq above 32 bits
-		"12dc0001 960a a161 01 02 a0 c52001",                   // user payload above the default bound, truncated
-		"12dc0001 930b a162 c40178",                            // direct
-		"12dc0001 930b c0 c0",                                  // direct without sender
+		"10dc0005 9204", // truncated
+		"12dc0001 960a a161 cfffffffffffffffff 00 a0 c0", // user: widest epoch, no key
+		"12dc0001 970a a161 01 02 a16b c0 c3",            // user with a field of a later version
+		"12dc0001 950a a161 01 02 a16b",                  // user without payload
+		"12dc0001 960a a0 01 02 a16b c0",                 // user without origin
+		"12dc0001 960a a161 01 cf0000000100000000 a0 c0", // user seq above 32 bits
+		"12dc0001 960a a161 01 02 a0 c52001",             // user payload above the default bound, truncated
+		"12dc0001 930b a162 c40178",                      // direct
+		"12dc0001 930b c0 c0",                            // direct without sender
 	} {
 		b, err := hex.DecodeString(stripSpaces(h))
 		if err != nil {
@@ -106,6 +114,18 @@ func FuzzDecode(f *testing.F) {
 		// bytes gives the same bytes.
 		if out2, _ := Append(nil, again); !bytes.Equal(out, out2) {
 			t.Fatalf("re-encoding is not stable:\n%x\n%x", out, out2)
+		}
+		// The compact form too, with its exact size, never above Size.
+		c, err := AppendCompact(nil, msgs)
+		if err != nil || len(c) != CompactSize(msgs) || len(c) > len(out) {
+			t.Fatalf("compact form: %d bytes (CompactSize %d, Size %d), %v", len(c), CompactSize(msgs), len(out), err)
+		}
+		cmsgs, err := d.Decode(nil, c)
+		if err != nil || len(cmsgs) != len(msgs) {
+			t.Fatalf("compact form does not decode: %d messages, %v", len(cmsgs), err)
+		}
+		if c2, _ := AppendCompact(nil, cmsgs); !bytes.Equal(c, c2) {
+			t.Fatalf("compact re-encoding is not stable:\n%x\n%x", c, c2)
 		}
 	})
 }

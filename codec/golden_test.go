@@ -90,6 +90,70 @@ func TestGoldenMessages(t *testing.T) {
 	})
 }
 
+// TestGoldenCompact pins the compact form (2.0): the version byte 0x20,
+// then the messages of 1.2 with no count, and a digest cut to 32 bits.
+func TestGoldenCompact(t *testing.T) {
+	var d Decoder
+	for _, g := range goldenMessages {
+		t.Run(g.name, func(t *testing.T) {
+			hexMsg := g.hex
+			want := g.m
+			if g.name == "ack" {
+				hexMsg = "94 03 01 a162 ceffffffff"
+				want.Digest = 0xffffffff
+			}
+			wire := unhex(t, "20 "+hexMsg)
+			got, err := AppendCompact(nil, []swim.Message{g.m})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(got) != string(wire) {
+				t.Fatalf("encoding changed:\n got %x\nwant %x", got, wire)
+			}
+			if n := CompactSize([]swim.Message{g.m}); n != len(got) {
+				t.Fatalf("CompactSize = %d, the datagram is %d bytes", n, len(got))
+			}
+			msgs, err := d.Decode(nil, wire)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkMessages(t, msgs, []swim.Message{want})
+		})
+	}
+	t.Run("compound", func(t *testing.T) {
+		var msgs []swim.Message
+		want := "20"
+		for _, g := range goldenMessages {
+			msgs = append(msgs, g.m)
+			want += g.hex
+		}
+		want = strings.Replace(want, "94 03 01 a162 cfffffffffffffffff", "94 03 01 a162 ceffffffff", 1)
+		got, err := AppendCompact(nil, msgs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if w := unhex(t, want); string(got) != string(w) {
+			t.Fatalf("encoding changed:\n got %x\nwant %x", got, w)
+		}
+		if CompactSize(msgs) != len(got) || len(got) != Size(msgs)-3-4 {
+			t.Fatalf("CompactSize %d, Size %d, datagram %d bytes", CompactSize(msgs), Size(msgs), len(got))
+		}
+		out, err := d.Decode(nil, got)
+		if err != nil || len(out) != len(msgs) {
+			t.Fatalf("Decode: %d messages, %v", len(out), err)
+		}
+	})
+	t.Run("empty", func(t *testing.T) {
+		got, err := AppendCompact(nil, nil)
+		if err != nil || string(got) != "\x20" {
+			t.Fatalf("AppendCompact(nil) = %x, %v", got, err)
+		}
+		if out, err := d.Decode(nil, got); err != nil || len(out) != 0 {
+			t.Fatalf("Decode(20) = %v, %v", out, err)
+		}
+	})
+}
+
 func TestGoldenSnapshot(t *testing.T) {
 	s := &swim.Snapshot{From: "a", Join: true, Members: []swim.MemberState{
 		{Name: "m", Addr: netip.MustParseAddrPort("10.0.0.1:7946"), Incarnation: 7, State: swim.StateSuspect},

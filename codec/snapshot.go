@@ -290,7 +290,7 @@ func (sr *SnapshotReader) ReadHeader() (SnapshotHeader, error) {
 	if len(f) == 0 {
 		return SnapshotHeader{}, fieldErr("version", ErrTruncated, "empty frame")
 	}
-	if err := checkVersion(f[0]); err != nil {
+	if err := checkMajor1(f[0]); err != nil {
 		return SnapshotHeader{}, err
 	}
 	h := SnapshotHeader{Version: f[0]}

@@ -10,7 +10,7 @@ import (
 	"testing"
 )
 
-// FuzzOpen feeds arbitrary bytes to Open for both suites. Open must never
+// FuzzOpen feeds arbitrary bytes to Open for both suites and both layouts. Open must never
 // panic, must fail with exactly one typed reason and leave dst unchanged, and
 // may succeed only on a datagram this key really sealed: re-sealing the
 // plaintext with the datagram's own nonce must give the datagram back.
@@ -33,7 +33,18 @@ func FuzzOpen(f *testing.F) {
 			f.Add(dg[:headerLen])
 		}
 	}
+	for _, pt := range [][]byte{nil, []byte("x"), bytes.Repeat([]byte("gossip"), 50)} {
+		dg, err := rings[0].SealStamped(nil, pt, label, 1_800_000_000_000)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(dg)
+		f.Add(dg[:len(dg)-1])
+		f.Add(dg[:compactHeaderLen])
+	}
 	f.Add([]byte{})
+	f.Add([]byte{0x22})
+	f.Add([]byte{0x21, 0, 0, 0, 0})
 	f.Add([]byte{1})
 	f.Add([]byte{1, 2, 0, 0, 0, 0})
 	f.Add([]byte{2, 2, 0, 0, 0, 0})
@@ -65,9 +76,15 @@ func FuzzOpen(f *testing.F) {
 				}
 				continue
 			}
-			ns := r.Suite().NonceSize()
-			nonce := datagram[headerLen : headerLen+ns]
-			again := r.sealWithNonce(nil, nonce, out[len(dst):], label)
+			var again []byte
+			if ms, ok := Stamp(datagram); ok {
+				random := datagram[compactHeaderLen+StampLen : compactHeaderLen+CompactNonceLen]
+				again = r.sealStamped(nil, out[len(dst):], label, ms, random)
+			} else {
+				ns := r.Suite().NonceSize()
+				nonce := datagram[headerLen : headerLen+ns]
+				again = r.sealWithNonce(nil, nonce, out[len(dst):], label)
+			}
 			if !bytes.Equal(again, datagram) {
 				t.Fatalf("Open accepted a datagram this key did not seal: %x", datagram)
 			}

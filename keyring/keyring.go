@@ -264,6 +264,10 @@ func (k *Keyring) Suite() Suite { return k.suite }
 // Overhead is how many bytes Seal adds to a plaintext; see Suite.Overhead.
 func (k *Keyring) Overhead() int { return k.suite.Overhead() }
 
+// CompactOverhead is how many bytes SealStamped adds to a plaintext, 0 if
+// the suite has no compact layout; see Suite.CompactOverhead.
+func (k *Keyring) CompactOverhead() int { return k.suite.CompactOverhead() }
+
 // NonceSize is the length of the nonce in every datagram; see
 // Suite.NonceSize.
 func (k *Keyring) NonceSize() int { return k.suite.NonceSize() }

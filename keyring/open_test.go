@@ -37,13 +37,41 @@ func forgedDatagrams(tb testing.TB, s Suite) (*Keyring, []forgedCase) {
 	}
 	suite := bytes.Clone(auth)
 	suite[1] = byte(other)
-	return k, []forgedCase{
+	cases := []forgedCase{
 		{"unknown-key", unknown, ReasonUnknownKey},
 		{"auth-failed", auth, ReasonAuthFailed},
 		{"truncated", trunc, ReasonTruncated},
 		{"unknown-version", ver, ReasonUnknownVersion},
 		{"unknown-suite", suite, ReasonUnknownSuite},
 	}
+	// The compact layout (version 2): XChaCha20-Poly1305 only.
+	x := mustNew(tb, testKey(32, 1))
+	cauth, err := x.SealStamped(nil, make([]byte, 1350), nil, 1_800_000_000_000)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if s == AESGCM {
+		// Another suite's compact datagram, and a compact AES-GCM one,
+		// which no version defines.
+		caes := bytes.Clone(cauth)
+		caes[0] = CompactVersion<<4 | byte(AESGCM)
+		return k, append(cases, forgedCase{"compact-unknown-suite", cauth, ReasonUnknownSuite},
+			forgedCase{"compact-aes-gcm", caes, ReasonUnknownVersion})
+	}
+	cunknown, err := mustNew(tb, testKey(32, 9)).SealStamped(nil, make([]byte, 1350), nil, 1_800_000_000_000)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cauth[len(cauth)-1] ^= 1
+	csuite := bytes.Clone(cauth)
+	csuite[0] = CompactVersion<<4 | byte(AESGCM)
+	return k, append(cases,
+		forgedCase{"compact-unknown-key", cunknown, ReasonUnknownKey},
+		forgedCase{"compact-auth-failed", cauth, ReasonAuthFailed},
+		forgedCase{"compact-truncated", bytes.Clone(cauth[:compactHeaderLen+CompactNonceLen+tagLen-1]), ReasonTruncated},
+		forgedCase{"compact-header-only", bytes.Clone(cauth[:compactHeaderLen-1]), ReasonTruncated},
+		forgedCase{"compact-unknown-suite", csuite, ReasonUnknownSuite},
+	)
 }
 
 // TestOpenDetailMatchesOpen checks that OpenDetail reports the reason Open's

@@ -31,12 +31,28 @@ const (
 // counts reaches it.
 const AESGCMSealLimit = 1 << 32
 
-// Version is the wire format version this package writes and reads.
+// Version is the version byte of the full layout that Seal writes, which
+// both suites have: version, suite and fingerprint in 6 bytes, and the
+// suite's whole nonce.
 const Version = 1
 
+// CompactVersion is the version of the compact layout that SealStamped
+// writes, in the high nibble of the first byte (the suite is in the low
+// nibble): 0x22 for XChaCha20-Poly1305. Open reads both layouts.
+const CompactVersion = 2
+
 const (
-	headerLen = 6  // version, suite, 4-byte key fingerprint
-	tagLen    = 16 // both suites use a 16-byte tag
+	// CompactNonceLen is the length of the compact layout's wire nonce:
+	// StampLen bytes of timestamp and 10 random bytes.
+	CompactNonceLen = 16
+	// StampLen is the length of the timestamp at the start of the compact
+	// layout's nonce: unix milliseconds, big-endian.
+	StampLen = 6
+	maxStamp = 1<<(8*StampLen) - 1 // the year 10889
+
+	headerLen        = 6  // version, suite, 4-byte key fingerprint
+	compactHeaderLen = 5  // version and suite in one byte, 4-byte key fingerprint
+	tagLen           = 16 // both suites use a 16-byte tag
 	// MaxLabelLen is the longest cluster label, in bytes, that Seal and
 	// Open accept.
 	MaxLabelLen = 255
@@ -69,8 +85,9 @@ func ParseSuite(name string) (Suite, error) {
 func (s Suite) valid() bool { return s == AESGCM || s == XChaCha20Poly1305 }
 
 // NonceSize is the length of the random nonce the suite puts in every
-// datagram: 12 for AES-GCM, 24 for XChaCha20-Poly1305, 0 for an unknown
-// suite.
+// datagram of the full layout (Seal): 12 for AES-GCM, 24 for
+// XChaCha20-Poly1305, 0 for an unknown suite. The compact layout's nonce
+// (SealStamped) is CompactNonceLen bytes.
 func (s Suite) NonceSize() int {
 	switch s {
 	case AESGCM:
@@ -81,9 +98,23 @@ func (s Suite) NonceSize() int {
 	return 0
 }
 
-// Overhead is how many bytes Seal adds to a plaintext: the 6-byte header, the
-// nonce and the 16-byte tag (34 for AES-GCM, 46 for XChaCha20-Poly1305).
+// Overhead is how many bytes Seal adds to a plaintext in the full layout:
+// the 6-byte header, the nonce and the 16-byte tag (34 for AES-GCM, 46 for
+// XChaCha20-Poly1305). See CompactOverhead for SealStamped's.
 func (s Suite) Overhead() int { return headerLen + s.NonceSize() + tagLen }
+
+// compact reports whether the suite has the compact layout (SealStamped).
+func (s Suite) compact() bool { return s == XChaCha20Poly1305 }
+
+// CompactOverhead is how many bytes SealStamped adds to a plaintext: the
+// 5-byte header, the 16-byte nonce and the 16-byte tag, 37 for
+// XChaCha20-Poly1305; 0 for a suite without the compact layout.
+func (s Suite) CompactOverhead() int {
+	if !s.compact() {
+		return 0
+	}
+	return compactHeaderLen + CompactNonceLen + tagLen
+}
 
 // checkKey reports whether key suits s, with an error that says what was
 // expected. It never puts key material into the error.

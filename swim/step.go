@@ -633,7 +633,10 @@ func (c *Core) removePending(i int) {
 // from, so that a replayed ping with a forged source cannot aim our stream
 // at a third party.
 func (c *Core) repair(d uint64, from netip.AddrPort, sender *member) {
-	if c.cfg.RepairInterval <= 0 || d == 0 || d == c.Digest() || len(c.queue) > 0 ||
+	// Digests compare on their low 32 bits, all a compact datagram carries
+	// (docs/codec.md): views that differ match by chance with probability
+	// 2^-32, and the periodic push-pull repairs them anyway.
+	if c.cfg.RepairInterval <= 0 || d == 0 || uint32(d) == uint32(c.Digest()) || len(c.queue) > 0 ||
 		sender == nil || sender == c.self || !sender.live() || sender.addr != from ||
 		c.now-c.lastRepair < int64(c.cfg.RepairInterval) {
 		return

@@ -9,8 +9,11 @@ import (
 	"github.com/meshward/membership/keyring"
 )
 
-// TimestampLen is the length of the sender's timestamp that starts every
-// datagram's plaintext: unix milliseconds, big-endian.
+// TimestampLen is the length of the sender's timestamp that starts the
+// plaintext of a datagram in the full layout: unix milliseconds,
+// big-endian. A datagram in the compact layout (keyring.SealStamped)
+// carries its timestamp in the nonce instead. The caller of SealDatagram
+// reserves TimestampLen bytes at the start of the plaintext either way.
 const TimestampLen = 8
 
 // ErrLabel: a cluster label is not usable.
@@ -36,16 +39,60 @@ func CheckLabel(label []byte) error {
 	return nil
 }
 
-// Overhead is how many bytes a datagram adds to the encoded messages: the
-// timestamp plus the keyring's header, nonce and tag.
+// Overhead is the most bytes a datagram adds to the encoded messages in
+// any layout ring may send: the timestamp plus the keyring's header, nonce
+// and tag of the full layout. A datagram in the compact layout adds
+// fewer (CompactOverhead); budgets use Overhead, so that a Modal can
+// switch layouts while it runs.
 func Overhead(ring Sealer) int { return TimestampLen + ring.Overhead() }
 
-// SealDatagram writes now as the sender's timestamp into the first
-// TimestampLen bytes of plaintext, which the caller reserved (encode the
-// messages after them), seals it and appends the datagram to dst.
+// SentOverhead is how many bytes a datagram that ring seals now adds to
+// the encoded messages: ring's compact overhead when it seals in the
+// compact layout, else Overhead.
+func SentOverhead(ring Sealer) int {
+	if stamps(ring) {
+		return ringOf(ring).CompactOverhead()
+	}
+	return Overhead(ring)
+}
+
+// stamps reports whether SealDatagram seals in the compact layout with
+// ring: a keyring whose suite has it, or a Modal that seals with one and
+// is not held to the legacy wire.
+func stamps(ring Sealer) bool {
+	switch r := ring.(type) {
+	case *keyring.Keyring:
+		return r.CompactOverhead() > 0
+	case *Modal:
+		return r.stamps()
+	}
+	return false
+}
+
+// ringOf is the keyring of a keyring or Modal, nil for another Sealer.
+func ringOf(ring Sealer) *keyring.Keyring {
+	switch r := ring.(type) {
+	case *keyring.Keyring:
+		return r
+	case *Modal:
+		return r.ring
+	}
+	return nil
+}
+
+// SealDatagram seals plaintext, whose first TimestampLen bytes the caller
+// reserved (encode the messages after them), with now as the sender's
+// timestamp, and appends the datagram to dst. In the compact layout
+// (keyring.SealStamped: a keyring of the XChaCha20-Poly1305 suite, or a
+// Modal that seals with one and is not held to the legacy wire) the
+// timestamp travels in the nonce and the reserved bytes are not sent;
+// otherwise they carry it.
 func SealDatagram(ring Sealer, label, dst, plaintext []byte, now time.Time) ([]byte, error) {
 	if len(plaintext) < TimestampLen {
 		return dst, fmt.Errorf("envelope: plaintext of %d bytes has no room for the timestamp", len(plaintext))
+	}
+	if stamps(ring) {
+		return ringOf(ring).SealStamped(dst, plaintext[TimestampLen:], label, now.UnixMilli())
 	}
 	binary.BigEndian.PutUint64(plaintext, uint64(now.UnixMilli()))
 	return ring.Seal(dst, plaintext, label)
@@ -73,6 +120,11 @@ func OpenDatagramDetail(ring Sealer, label, dst, datagram []byte) (sent time.Tim
 		return time.Time{}, nil, dst, Failure{reason: classify(of, plaintextOnly(ring)), open: of}
 	}
 	pt := plaintext[len(dst):]
+	if ms, ok := keyring.Stamp(datagram); ok {
+		// The compact layout, which only a keyring opens: the timestamp
+		// is the nonce's, authenticated with it.
+		return time.UnixMilli(ms), pt, plaintext, Failure{}
+	}
 	if len(pt) < TimestampLen {
 		return time.Time{}, nil, dst, Failure{reason: ReasonMalformed, plaintextLen: len(pt)}
 	}
@@ -215,14 +267,18 @@ func (f Failure) Err() error {
 // this package writes. Only a key holder can produce one.
 var ErrMalformed = errors.New("envelope: malformed plaintext")
 
-// Nonce returns the nonce of a sealed datagram, which identifies it for the
-// replay guard, or nil if the datagram is too short to have one or is
-// plaintext (suite 0), which has none.
+// Nonce returns the nonce of a sealed datagram of either layout, which
+// identifies it for the replay guard, or nil if the datagram is too short
+// to have one or is plaintext (suite 0), which has none.
 func Nonce(ring Sealer, datagram []byte) []byte {
-	const headerLen = 6
-	n := ring.NonceSize()
-	if n == 0 || len(datagram) < headerLen+n || datagram[1] == 0 {
+	if ring.NonceSize() == 0 || isPlaintext(datagram) {
 		return nil
 	}
-	return datagram[headerLen : headerLen+n]
+	return keyring.Nonce(datagram)
+}
+
+// isPlaintext reports whether datagram has the plaintext header: the full
+// layout's version byte and suite 0.
+func isPlaintext(datagram []byte) bool {
+	return len(datagram) > 1 && datagram[0] == keyring.Version && datagram[1] == 0
 }

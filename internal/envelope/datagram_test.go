@@ -32,7 +32,12 @@ func rejectCases(tb testing.TB) []rejectCase {
 		}
 		return dg
 	}
-	good := seal(r, 1300)
+	// The compact layout, which a keyring of this suite sends...
+	compact := seal(r, 1300)
+	ctampered := bytes.Clone(compact)
+	ctampered[len(ctampered)-1] ^= 1
+	// ...and the full one, which every version opens.
+	good := seal(legacyModal(r), 1300)
 	tampered := bytes.Clone(good)
 	tampered[len(tampered)-1] ^= 1
 	other, err := keyring.New(bytes.Repeat([]byte{8}, 32))
@@ -50,7 +55,12 @@ func rejectCases(tb testing.TB) []rejectCase {
 	}
 	plain := seal(Plaintext{}, 100)
 	return []rejectCase{
-		{"unknown-key", r, label, seal(other, 1300), ReasonUnknownKey, keyring.ErrUnknownKey},
+		{"unknown-key", r, label, seal(legacyModal(other), 1300), ReasonUnknownKey, keyring.ErrUnknownKey},
+		{"compact-unknown-key", r, label, seal(other, 1300), ReasonUnknownKey, keyring.ErrUnknownKey},
+		{"compact-auth-failed", r, label, ctampered, ReasonAuthFailed, keyring.ErrAuthFailed},
+		{"compact-truncated", r, label, compact[:36], ReasonTruncated, keyring.ErrTruncated},
+		{"compact-unknown-suite", r, label, append([]byte{0x21}, compact[1:]...), ReasonUnknownSuite, keyring.ErrUnknownSuite},
+		{"compact-not-plaintext", Plaintext{}, label, compact, ReasonNotPlaintext, ErrNotPlaintext},
 		{"auth-failed", r, label, tampered, ReasonAuthFailed, keyring.ErrAuthFailed},
 		{"wrong-label", r, []byte("prod-us"), good, ReasonAuthFailed, keyring.ErrAuthFailed},
 		{"truncated", r, label, good[:40], ReasonTruncated, keyring.ErrTruncated},
@@ -98,7 +108,7 @@ func TestOpenDatagramDetail(t *testing.T) {
 	// Success is the zero Failure.
 	r := testRing(t)
 	now := time.UnixMilli(1_800_000_000_123)
-	for _, ring := range []Sealer{r, Plaintext{}} {
+	for _, ring := range []Sealer{r, legacyModal(r), Plaintext{}} {
 		dg, _ := SealDatagram(ring, label, nil, append(make([]byte, TimestampLen), "hi"...), now)
 		sent, body, _, f := OpenDatagramDetail(ring, label, nil, dg)
 		if f != (Failure{}) || f.Failed() || f.Err() != nil || !sent.Equal(now) || string(body) != "hi" {
@@ -159,4 +169,11 @@ func BenchmarkOpenDatagramForged(b *testing.B) {
 			}
 		})
 	}
+}
+
+// legacyModal is a Modal over r that seals in the full layout.
+func legacyModal(r *keyring.Keyring) *Modal {
+	m := NewModal(r, ModeRequired)
+	m.SetLegacy(true)
+	return m
 }

@@ -34,8 +34,8 @@ func TestDatagramRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(dg) != len("messages")+Overhead(r) {
-		t.Fatalf("datagram is %d bytes, want %d", len(dg), len("messages")+Overhead(r))
+	if len(dg) != len("messages")+37 || SentOverhead(r) != 37 || Overhead(r) != 54 {
+		t.Fatalf("datagram is %d bytes, want %d; overhead %d sent, %d at most", len(dg), len("messages")+37, SentOverhead(r), Overhead(r))
 	}
 	sent, body, _, err := OpenDatagram(r, label, nil, dg)
 	if err != nil {
@@ -44,8 +44,29 @@ func TestDatagramRoundTrip(t *testing.T) {
 	if !sent.Equal(now) || string(body) != "messages" {
 		t.Fatalf("OpenDatagram = %v, %q; want %v, %q", sent, body, now, "messages")
 	}
-	if n := Nonce(r, dg); !bytes.Equal(n, dg[6:6+24]) {
+	if n := Nonce(r, dg); !bytes.Equal(n, dg[5:5+16]) {
 		t.Fatalf("Nonce = %x", n)
+	}
+	// The full layout, for a cluster held to the legacy wire.
+	lm := legacyModal(r)
+	full, err := SealDatagram(lm, label, nil, pt, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(full) != len("messages")+54 || SentOverhead(lm) != 54 || full[0] != keyring.Version {
+		t.Fatalf("legacy datagram is %d bytes (version %#x), want %d", len(full), full[0], len("messages")+54)
+	}
+	if n := Nonce(r, full); !bytes.Equal(n, full[6:6+24]) {
+		t.Fatalf("Nonce = %x", n)
+	}
+	for _, ring := range []Sealer{r, lm, NewModal(r, ModeSendSealed)} {
+		sent, body, _, err := OpenDatagram(ring, label, nil, full)
+		if err != nil || !sent.Equal(now) || string(body) != "messages" {
+			t.Fatalf("%T: the full layout: %v, %q, %v", ring, sent, body, err)
+		}
+		if sent, body, _, err = OpenDatagram(ring, label, nil, dg); err != nil || !sent.Equal(now) || string(body) != "messages" {
+			t.Fatalf("%T: the compact layout: %v, %q, %v", ring, sent, body, err)
+		}
 	}
 	if _, err := SealDatagram(r, label, nil, make([]byte, 3), now); err == nil {
 		t.Fatal("SealDatagram without room for the timestamp succeeded")
@@ -634,4 +655,72 @@ func TestRefuseSaysBusy(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestStreamRecordLayouts: a stream seals its records in the compact layout
+// unless its Modal is held to the legacy wire, 9 bytes shorter each, and a
+// reader opens both, whichever it sends itself.
+func TestStreamRecordLayouts(t *testing.T) {
+	r := testRing(t)
+	size := map[bool]int{}
+	for _, legacy := range []bool{false, true} {
+		m, other := NewModal(r, ModeRequired), NewModal(r, ModeRequired)
+		m.SetLegacy(legacy)
+		other.SetLegacy(!legacy)
+		ca, cb := net.Pipe()
+		t.Cleanup(func() { ca.Close(); cb.Close() })
+		c := &tee{Conn: ca}
+		type res struct {
+			s   *Stream
+			err error
+		}
+		done := make(chan res, 1)
+		go func() {
+			s, err := Handshake(cb, false, other, label, 0)
+			done <- res{s, err}
+		}()
+		a, err := Handshake(c, true, m, label, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rb := <-done
+		if rb.err != nil {
+			t.Fatal(rb.err)
+		}
+		c.mu.Lock()
+		c.w.Reset()
+		c.mu.Unlock()
+		go func() { done <- res{err: a.WriteRecord([]byte("record"), true)} }()
+		got, final, err := rb.s.ReadRecord()
+		if err != nil || string(got) != "record" || !final {
+			t.Fatalf("legacy=%v: read %q %v, %v", legacy, got, final, err)
+		}
+		if w := <-done; w.err != nil {
+			t.Fatal(w.err)
+		}
+		c.mu.Lock()
+		rec := bytes.Clone(c.w.Bytes())
+		c.mu.Unlock()
+		size[legacy] = len(rec)
+		if want := map[bool]byte{false: 0x22, true: keyring.Version}[legacy]; rec[4] != want {
+			t.Fatalf("legacy=%v: record starts with %#x, want %#x", legacy, rec[4], want)
+		}
+	}
+	if size[true]-size[false] != 9 {
+		t.Fatalf("records of %d (full) and %d (compact) bytes, want 9 apart", size[true], size[false])
+	}
+}
+
+// tee is a connection that keeps a copy of what is written to it.
+type tee struct {
+	net.Conn
+	mu sync.Mutex
+	w  bytes.Buffer
+}
+
+func (c *tee) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	c.w.Write(p)
+	c.mu.Unlock()
+	return c.Conn.Write(p)
 }

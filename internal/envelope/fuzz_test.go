@@ -44,13 +44,16 @@ func FuzzOpenDatagram(f *testing.F) {
 	dg, _ := SealDatagram(r, label, nil, make([]byte, TimestampLen+3), time.Unix(1_800_000_000, 0))
 	f.Add(dg)
 	f.Add(dg[:10])
+	full, _ := SealDatagram(legacyModal(r), label, nil, make([]byte, TimestampLen+3), time.Unix(1_800_000_000, 0))
+	f.Add(full)
+	f.Add(full[:10])
 	f.Add([]byte{})
 	pdg, _ := SealDatagram(Plaintext{}, label, nil, make([]byte, TimestampLen+3), time.Unix(1_800_000_000, 0))
 	f.Add(pdg)
 	f.Add(pdg[:7])
 	g := NewReplayGuard(time.Minute, 16)
 	f.Fuzz(func(t *testing.T, in []byte) {
-		for _, ring := range []Sealer{r, Plaintext{}} {
+		for _, ring := range []Sealer{r, Plaintext{}, NewModal(r, ModeSendSealed)} {
 			sent, body, _, fail := OpenDatagramDetail(ring, label, nil, in)
 			_, openErr := ring.Open(nil, in, label)
 			if openErr != nil {

@@ -51,6 +51,7 @@ func (m Mode) AcceptsSealed() bool { return m != ModeOff }
 type Modal struct {
 	ring   *keyring.Keyring
 	mode   atomic.Uint32
+	legacy atomic.Bool   // seal datagrams in the full layout even where the compact one exists
 	opened atomic.Uint64 // plaintext datagrams and records opened
 }
 
@@ -71,6 +72,22 @@ func (s *Modal) SetMode(m Mode) {
 		m = ModeRequired
 	}
 	s.mode.Store(uint32(m))
+}
+
+// SetLegacy makes SealDatagram seal in the full layout (version 1, which
+// every version opens) when legacy is true, and in the compact layout
+// where the keyring's suite has one when it is false (the default). Only
+// the layout of what is sent changes: both are always opened. Hold a
+// cluster to the legacy wire while nodes older than the compact layout
+// are in it.
+func (s *Modal) SetLegacy(legacy bool) { s.legacy.Store(legacy) }
+
+// Legacy reports whether SetLegacy(true) holds it to the full layout.
+func (s *Modal) Legacy() bool { return s.legacy.Load() }
+
+// stamps reports whether SealDatagram seals in the compact layout now.
+func (s *Modal) stamps() bool {
+	return !s.legacy.Load() && s.Mode().Seals() && s.ring.CompactOverhead() > 0
 }
 
 // Mode returns the current mode.
@@ -121,7 +138,7 @@ func (s *Modal) OpenDetail(dst, datagram, label []byte) ([]byte, keyring.OpenFai
 // so that a refusal is classified the way a Plaintext sealer's is.
 func (s *Modal) open(dst, datagram, label []byte) ([]byte, keyring.OpenFailure, bool) {
 	m := s.Mode()
-	plain := len(datagram) > 1 && datagram[1] == 0
+	plain := isPlaintext(datagram)
 	switch {
 	case !m.AcceptsSealed():
 		out, f := Plaintext{}.OpenDetail(dst, datagram, label)

@@ -57,12 +57,27 @@ func (p Plaintext) Open(dst, datagram, label []byte) ([]byte, error) {
 // (the plaintext header is a keyring header with suite 0): too short for the
 // header is keyring.ReasonTruncated, another version
 // keyring.ReasonUnknownVersion, and another suite (a sealed datagram)
-// keyring.ReasonUnknownSuite, with the fingerprint the header carries. It allocates nothing when dst has capacity for
-// the plaintext.
+// keyring.ReasonUnknownSuite, with the fingerprint the header carries (a
+// sealed datagram in the compact layout too, with its version and suite
+// as the keyring reads them). It allocates nothing when dst has capacity
+// for the plaintext.
 func (Plaintext) OpenDetail(dst, datagram, _ []byte) ([]byte, keyring.OpenFailure) {
 	f := keyring.OpenFailure{Len: len(datagram)}
 	if len(datagram) > 0 {
 		f.Version = datagram[0]
+	}
+	if len(datagram) > 0 && datagram[0]>>4 == keyring.CompactVersion {
+		// A sealed datagram in the compact layout: report its header as
+		// the keyring reads it.
+		f.Version, f.Suite = keyring.CompactVersion, datagram[0]&0x0f
+		if len(datagram) >= 5 {
+			f.Fingerprint, f.HasFingerprint = [4]byte(datagram[1:5]), true
+		}
+		f.Reason = keyring.ReasonUnknownSuite
+		if len(datagram) < 5 {
+			f.Reason = keyring.ReasonTruncated
+		}
+		return dst, f
 	}
 	if len(datagram) > 1 {
 		f.Suite = datagram[1]

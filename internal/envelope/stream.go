@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 )
 
 // A stream carries sealed records over a reliable byte stream (TCP), for
@@ -259,7 +260,7 @@ func (s *Stream) writeRecord(data []byte, flags byte) error {
 	}
 	d.plain = append(append(d.plain[:0], flags), data...)
 	d.setCounter(d.counter)
-	out, err := s.ring.Seal(append(d.sealBuf[:0], 0, 0, 0, 0), d.plain, d.aad)
+	out, err := sealRecord(s.ring, append(d.sealBuf[:0], 0, 0, 0, 0), d.plain, d.aad)
 	if err != nil {
 		return fmt.Errorf("envelope: seal record %d: %w", d.counter, err)
 	}
@@ -344,4 +345,15 @@ func (s *Stream) ReadRecord() (data []byte, final bool, err error) {
 		return nil, true, &RefusalError{Reason: string(reason)}
 	}
 	return plain[1:], final, nil
+}
+
+// sealRecord seals a record in the layout SealDatagram would use: the
+// compact one (9 bytes shorter; its timestamp means nothing to a stream,
+// whose records the hellos' nonces and the counter bind) unless the ring
+// is held to the full one. Readers open both.
+func sealRecord(ring Sealer, dst, plain, aad []byte) ([]byte, error) {
+	if stamps(ring) {
+		return ringOf(ring).SealStamped(dst, plain, aad, time.Now().UnixMilli())
+	}
+	return ring.Seal(dst, plain, aad)
 }
