@@ -109,6 +109,7 @@ type Node struct {
 	keys nodeKeys // key file, key mismatches, encryption mode (keyfile.go, mismatch.go, encryption.go)
 
 	legacyWire atomic.Bool // send the wire forms older versions read (legacywire.go)
+	wire       peerWire    // addresses heard reading the compact forms (legacywire.go)
 }
 
 // New starts a node: it binds the transport, and from then on answers
@@ -380,7 +381,8 @@ func (n *Node) receive(p *transport.Packet) {
 		n.drop(dropReason(err), p.From, err)
 		return
 	}
-	n.keys.mm.clear(p.From) // its keys match ours (mismatch.go)
+	n.keys.mm.clear(p.From)           // its keys match ours (mismatch.go)
+	n.learnWire(p.From, p.Data, body) // legacywire.go
 	msgs, err := n.dec.Decode(n.msgs[:0], body)
 	n.msgs = msgs[:0]
 	if err != nil {
@@ -508,14 +510,15 @@ func (n *Node) flush() {
 // sendDatagram encodes, seals and sends one datagram; errors are logged
 // and returned (the core's own datagrams ignore them: SWIM tolerates loss).
 func (n *Node) sendDatagram(d *swim.Datagram, now time.Time) error {
-	plain, err := n.appendDatagram(n.plainBuf[:envelope.TimestampLen], d.Msgs) // legacywire.go
+	compact := n.sendsCompact(d.To) // legacywire.go
+	plain, err := n.appendDatagram(n.plainBuf[:envelope.TimestampLen], d.Msgs, compact)
 	if err != nil {
 		// The core built a message the codec refuses: a bug, not input.
 		n.log.Error("cannot encode datagram", "to", d.To, "err", err)
 		return err
 	}
 	n.plainBuf = plain[:0]
-	sealed, err := envelope.SealDatagram(n.sealer, n.label, n.sendBuf[:0], plain, now)
+	sealed, err := n.sealDatagram(compact, n.sendBuf[:0], plain, now)
 	if err != nil {
 		n.log.Error("cannot seal datagram", "to", d.To, "err", err)
 		return err

@@ -441,6 +441,7 @@ func (n *Node) openStream(ctx context.Context, addr netip.AddrPort) (st *envelop
 		done()
 		return nil, nil, n.ctxErr(ctx, err)
 	}
+	st.SetFull(!n.sendsCompact(addr)) // legacywire.go
 	return st, done, nil
 }
 
@@ -467,6 +468,7 @@ func (n *Node) pushPull(ctx context.Context, addr netip.AddrPort, join bool) (er
 	var peer swim.Snapshot
 	var remote []byte
 	if err == nil {
+		n.learnStream(addr, st) // legacywire.go
 		peer, remote, err = n.readExchange(st, first, fin)
 	}
 	if err != nil {

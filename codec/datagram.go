@@ -26,6 +26,24 @@ const (
 	Version      = VersionMajor<<4 | VersionMinor
 )
 
+// Version 1.3 is the 1.2 form byte for byte but for the version byte, and
+// adds nothing: its minor says that the sender also reads the compact form
+// (2.0), so a peer may send it that. A node sends it (AppendReadsCompact)
+// to a peer it has not heard read the compact form; a decoder of any 1.x
+// minor reads it, as it reads every minor of major 1 (docs/codec.md,
+// "Decoding rules").
+const (
+	ReadsCompactMinor   = 3
+	VersionReadsCompact = VersionMajor<<4 | ReadsCompactMinor
+)
+
+// ReadsCompact reports whether a datagram whose version byte is v comes
+// from a sender that reads the compact form: one of major 2, or of major 1
+// and minor 3 or above.
+func ReadsCompact(v byte) bool {
+	return v>>4 == CompactMajor || (v>>4 == VersionMajor && v&0x0f >= ReadsCompactMinor)
+}
+
 // HeaderSize is the length of a datagram's header in the 1.x form that
 // Append writes: the version byte and a msgpack array16 header (0xdc and a
 // 2-byte count) that holds the messages. The count always takes the
@@ -179,6 +197,18 @@ func Fit(budget int, msgs []swim.Message) int {
 // The encoder applies the hard limits only; the sender must bound payloads
 // by the same Limits.MaxPayload its peers decode with (swim's payload cap).
 func Append(dst []byte, msgs []swim.Message) ([]byte, error) {
+	return appendV1(dst, msgs, Version)
+}
+
+// AppendReadsCompact is Append with the version byte 1.3
+// (VersionReadsCompact) in place of 1.2: the same bytes otherwise, read by
+// every decoder of major 1, and telling a decoder of this version that the
+// sender reads the compact form too.
+func AppendReadsCompact(dst []byte, msgs []swim.Message) ([]byte, error) {
+	return appendV1(dst, msgs, VersionReadsCompact)
+}
+
+func appendV1(dst []byte, msgs []swim.Message, version byte) ([]byte, error) {
 	if len(msgs) > MaxMessagesLimit {
 		return dst, fieldErr("messages", ErrLimit, limitDetail(len(msgs), MaxMessagesLimit))
 	}
@@ -188,7 +218,7 @@ func Append(dst []byte, msgs []swim.Message) ([]byte, error) {
 		}
 	}
 	n := len(msgs)
-	dst = append(dst, Version, mpArray16, byte(n>>8), byte(n))
+	dst = append(dst, version, mpArray16, byte(n>>8), byte(n))
 	for i := range msgs {
 		dst = appendMessage(dst, &msgs[i], specOf(uint64(msgs[i].Kind)))
 	}

@@ -94,8 +94,30 @@ func SealDatagram(ring Sealer, label, dst, plaintext []byte, now time.Time) ([]b
 	if stamps(ring) {
 		return ringOf(ring).SealStamped(dst, plaintext[TimestampLen:], label, now.UnixMilli())
 	}
+	return sealFull(ring, label, dst, plaintext, now)
+}
+
+// SealDatagramFull is SealDatagram in the full layout (keyring version 1,
+// the timestamp in the plaintext), which every version opens, whatever
+// ring's suite: what a node sends to a peer that it has not heard read the
+// compact layout.
+func SealDatagramFull(ring Sealer, label, dst, plaintext []byte, now time.Time) ([]byte, error) {
+	if len(plaintext) < TimestampLen {
+		return dst, fmt.Errorf("envelope: plaintext of %d bytes has no room for the timestamp", len(plaintext))
+	}
+	return sealFull(ring, label, dst, plaintext, now)
+}
+
+func sealFull(ring Sealer, label, dst, plaintext []byte, now time.Time) ([]byte, error) {
 	binary.BigEndian.PutUint64(plaintext, uint64(now.UnixMilli()))
 	return ring.Seal(dst, plaintext, label)
+}
+
+// IsCompact reports whether datagram (or a stream record) is in the
+// keyring's compact layout. It says nothing about whether it opens.
+func IsCompact(datagram []byte) bool {
+	_, ok := keyring.Stamp(datagram)
+	return ok
 }
 
 // OpenDatagram opens a datagram, appending its plaintext to dst, and returns

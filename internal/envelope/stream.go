@@ -88,6 +88,14 @@ type Stream struct {
 	ring  Sealer
 	limit int64
 
+	// Layout of the records sent (SetFull): full forces the full layout.
+	// A responder mirrors the initiator: each record it reads sets full
+	// to whether that record was in the full layout.
+	full      bool
+	responder bool
+	// peerCompact: the last record read was in the compact layout.
+	peerCompact bool
+
 	send, recv direction
 
 	// Read side state, reused between records.
@@ -221,7 +229,7 @@ func newStream(rw io.ReadWriter, initiator bool, ring Sealer, label []byte, limi
 		return append(b, label...)
 	}
 	const toResponder, toInitiator = 'I', 'R'
-	s := &Stream{rw: rw, ring: ring, limit: limit}
+	s := &Stream{rw: rw, ring: ring, limit: limit, responder: !initiator, full: !initiator}
 	if initiator {
 		s.send.aad, s.recv.aad = aad(toResponder), aad(toInitiator)
 	} else {
@@ -260,7 +268,7 @@ func (s *Stream) writeRecord(data []byte, flags byte) error {
 	}
 	d.plain = append(append(d.plain[:0], flags), data...)
 	d.setCounter(d.counter)
-	out, err := sealRecord(s.ring, append(d.sealBuf[:0], 0, 0, 0, 0), d.plain, d.aad)
+	out, err := sealRecord(s.ring, s.full, append(d.sealBuf[:0], 0, 0, 0, 0), d.plain, d.aad)
 	if err != nil {
 		return fmt.Errorf("envelope: seal record %d: %w", d.counter, err)
 	}
@@ -331,6 +339,12 @@ func (s *Stream) ReadRecord() (data []byte, final bool, err error) {
 		return nil, false, fmt.Errorf("envelope: record %d: %w", d.counter, err)
 	}
 	s.plain = plain
+	s.peerCompact = IsCompact(sealed)
+	if s.responder {
+		// Answer in the layout the initiator used: an initiator that
+		// sends the full layout may be of a version that reads only it.
+		s.full = !s.peerCompact
+	}
 	if len(plain) < 1 || plain[0]&^(flagFinal|flagRefusal) != 0 || plain[0] == flagRefusal {
 		return nil, false, fmt.Errorf("%w: record %d flags", ErrMalformed, d.counter)
 	}
@@ -347,12 +361,25 @@ func (s *Stream) ReadRecord() (data []byte, final bool, err error) {
 	return plain[1:], final, nil
 }
 
+// SetFull makes the records this side sends from now on take the full
+// layout (keyring version 1), which every version opens, when full is
+// true; by default they take the layout SealDatagram would use. An
+// initiator sets it before its first record, for a peer it has not heard
+// read the compact layout. A responder need not: it answers each record in
+// the layout of the last record it read (and before it has read one, in
+// the full layout), so an initiator of any version reads the answer.
+func (s *Stream) SetFull(full bool) { s.full = full }
+
+// PeerCompact reports whether the last record read opened and was in the
+// compact layout: the peer reads it (docs/runtime.md, the wire per peer).
+func (s *Stream) PeerCompact() bool { return s.peerCompact }
+
 // sealRecord seals a record in the layout SealDatagram would use: the
 // compact one (9 bytes shorter; its timestamp means nothing to a stream,
-// whose records the hellos' nonces and the counter bind) unless the ring
-// is held to the full one. Readers open both.
-func sealRecord(ring Sealer, dst, plain, aad []byte) ([]byte, error) {
-	if stamps(ring) {
+// whose records the hellos' nonces and the counter bind) unless full is
+// set or the ring is held to the full one. Readers open both.
+func sealRecord(ring Sealer, full bool, dst, plain, aad []byte) ([]byte, error) {
+	if !full && stamps(ring) {
 		return ringOf(ring).SealStamped(dst, plain, aad, time.Now().UnixMilli())
 	}
 	return ring.Seal(dst, plain, aad)
