@@ -509,3 +509,34 @@ func TestCompactMessageLimit(t *testing.T) {
 		t.Fatalf("a rejected datagram left %d messages", len(out))
 	}
 }
+
+// TestVersionReadsCompact: version 1.3 is the 1.2 form but for its version
+// byte, which a decoder of major 1 (any minor) accepts, and which says that
+// the sender reads the compact form; 1.0 to 1.2 do not say so.
+func TestVersionReadsCompact(t *testing.T) {
+	msgs := []swim.Message{{Kind: swim.KindPing, Seq: 7, From: "a", Name: "b", Digest: 0xfedcba9876543210}}
+	v12, err := Append(nil, msgs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v13, err := AppendReadsCompact(nil, msgs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v13[0] != 0x13 || !bytes.Equal(v12[1:], v13[1:]) {
+		t.Fatalf("1.3 is not 1.2 with another version byte:\n%x\n%x", v12, v13)
+	}
+	if err := checkMajor1(v13[0]); err != nil {
+		t.Fatalf("a major-1 decoder rejects 1.3: %v", err)
+	}
+	var d Decoder
+	got, err := d.Decode(nil, v13)
+	if err != nil || len(got) != 1 || got[0].Digest != msgs[0].Digest {
+		t.Fatalf("Decode(1.3) = %v, %v", got, err)
+	}
+	for v, want := range map[byte]bool{0x10: false, 0x11: false, 0x12: false, 0x13: true, 0x14: true, 0x20: true, 0x21: true, 0x30: false} {
+		if ReadsCompact(v) != want {
+			t.Errorf("ReadsCompact(%#x) = %v, want %v", v, !want, want)
+		}
+	}
+}

@@ -724,3 +724,33 @@ func (c *tee) Write(p []byte) (int, error) {
 	c.mu.Unlock()
 	return c.Conn.Write(p)
 }
+
+// TestStreamResponderMirrorsLayout: the initiator's SetFull picks the
+// layout of its records, and the responder answers in the layout it read.
+func TestStreamResponderMirrorsLayout(t *testing.T) {
+	for _, full := range []bool{false, true} {
+		a, b, _, _ := pipePair(t, 0)
+		a.SetFull(full)
+		errc := make(chan error, 1)
+		go func() { errc <- a.WriteRecord([]byte("ours"), true) }()
+		if _, _, err := b.ReadRecord(); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-errc; err != nil {
+			t.Fatal(err)
+		}
+		if b.PeerCompact() == full {
+			t.Fatalf("SetFull(%v): the responder read a record with PeerCompact %v", full, b.PeerCompact())
+		}
+		go func() { errc <- b.WriteRecord([]byte("theirs"), true) }()
+		if _, _, err := a.ReadRecord(); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-errc; err != nil {
+			t.Fatal(err)
+		}
+		if a.PeerCompact() == full {
+			t.Fatalf("SetFull(%v): the answer came with PeerCompact %v", full, a.PeerCompact())
+		}
+	}
+}
