@@ -38,7 +38,7 @@ func (f *firstBytes) take() map[byte]int {
 }
 
 // TestLegacyWireInterop: a node held to the legacy wire sends only the full
-// layout, which every version opens, a default node only the compact one,
+// layout, which every version opens, default nodes learn the compact one,
 // and the two form one cluster; SetLegacyWire switches what a running node
 // sends from the next datagram on.
 func TestLegacyWireInterop(t *testing.T) {

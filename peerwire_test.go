@@ -279,7 +279,9 @@ func bytes32(b byte) []byte {
 // a mark beyond it clears the set, and unmarking works.
 func TestPeerWireBounded(t *testing.T) {
 	var w peerWire
-	addr := func(i int) netip.AddrPort { return netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 0, 0, byte(i)}), 7946) }
+	addr := func(i int) netip.AddrPort {
+		return netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 0, 0, byte(i)}), 7946)
+	}
 	for i := 0; i < 10; i++ {
 		w.set(addr(i), true, 4)
 		if w.len() > 4 {
