@@ -44,6 +44,8 @@ const (
 	frontierSizesEnv    = "MEMBERSHIP_FRONTIER_SIZES"
 	frontierLossesEnv   = "MEMBERSHIP_FRONTIER_LOSSES" // fractions: 0.01,0.1
 	frontierAlphasEnv   = "MEMBERSHIP_FRONTIER_ALPHAS"
+	// The fraction of members slowed; default 0.1, 0 for none.
+	frontierSlowEnv = "MEMBERSHIP_FRONTIER_SLOW"
 )
 
 // frontierVariants are the named changes MEMBERSHIP_FRONTIER_VARIANT can
@@ -138,6 +140,7 @@ type frontierCell struct {
 	seed    uint64
 	scale   frontierScale
 	variant func(*swim.Config)
+	slow    float64 // fraction of members slowed
 }
 
 // detSample is one crash: the time from the crash to the first suspicion
@@ -190,8 +193,14 @@ func frontierConfig(c frontierCell) swim.Config {
 	return cfg
 }
 
-// slowCount is how many members are slowed: 10 %, rounded, at least one.
-func slowCount(n int) int { return max(1, int(math.Round(float64(n)/10))) }
+// slowCount is how many of n members are slowed: the fraction f,
+// rounded, at least one unless f is 0.
+func slowCount(n int, f float64) int {
+	if f <= 0 {
+		return 0
+	}
+	return max(1, int(math.Round(f*float64(n))))
+}
 
 // runCell runs one simulation: a warm-up, the window in which false
 // suspicions and deaths are counted, then the crash rounds.
@@ -210,8 +219,9 @@ func runCell(c frontierCell) (cellResult, error) {
 	// period), so their direct and indirect probes fail and acks reach
 	// their own probes too late, Lifeguard §5's fault at full strength.
 	slow := make([]bool, c.n)
-	for i := range slowCount(c.n) {
-		j := i * c.n / slowCount(c.n)
+	ns := slowCount(c.n, c.slow)
+	for i := range ns {
+		j := i * c.n / ns
 		s.Node(j).Slow = T
 		slow[j] = true
 	}
@@ -433,8 +443,8 @@ func TestFrontier(t *testing.T) {
 			*into = nil
 			for _, f := range strings.Split(v, ",") {
 				x, err := strconv.ParseFloat(f, 64)
-				if err != nil || x <= 0 {
-					t.Fatalf("%s=%q: want positive numbers separated by commas", env, v)
+				if err != nil || x < 0 {
+					t.Fatalf("%s=%q: want numbers of at least 0 separated by commas", env, v)
 				}
 				*into = append(*into, x)
 			}
@@ -450,6 +460,8 @@ func TestFrontier(t *testing.T) {
 	}
 	floats(frontierLossesEnv, &plan.losses)
 	floats(frontierAlphasEnv, &plan.alphas)
+	slowFrac := []float64{0.1}
+	floats(frontierSlowEnv, &slowFrac)
 	for _, pn := range plan.profiles {
 		if _, ok := ProfileConfig(pn); !ok {
 			t.Fatalf("%s: unknown profile %q", frontierProfilesEnv, pn)
@@ -477,7 +489,7 @@ func TestFrontier(t *testing.T) {
 					}
 					for seed := range sc.seeds {
 						cells = append(cells, frontierCell{profile: prof, n: n, loss: loss, alpha: a,
-							seed: uint64(1000*n + seed + 1), scale: sc, variant: variant})
+							seed: uint64(1000*n + seed + 1), scale: sc, variant: variant, slow: slowFrac[0]})
 					}
 				}
 			}
@@ -526,10 +538,10 @@ func TestFrontier(t *testing.T) {
 	elapsed := time.Since(begin)
 
 	var out strings.Builder
-	fmt.Fprintf(&out, "Frontier sweep (%s mode, variant %q): %d simulations in %v with %d workers, %s/%s.\n\n",
-		map[string]string{"1": "full", "quick": "quick"}[mode], variantName, len(cells), elapsed.Round(time.Second), workers, runtime.GOOS, runtime.GOARCH)
+	fmt.Fprintf(&out, "Frontier sweep (%s mode, variant %q, %.0f %% of members slow): %d simulations in %v with %d workers, %s/%s.\n\n",
+		map[string]string{"1": "full", "quick": "quick"}[mode], variantName, 100*slowFrac[0], len(cells), elapsed.Round(time.Second), workers, runtime.GOOS, runtime.GOARCH)
 	for _, pn := range plan.profiles {
-		writeFrontierTables(&out, pn, plan, results)
+		writeFrontierTables(&out, pn, plan, variant, results)
 	}
 	fmt.Print(out.String())
 	if path := os.Getenv(frontierOutEnv); path != "" {
@@ -553,9 +565,10 @@ func TestFrontier(t *testing.T) {
 
 // writeFrontierTables writes the profile's frontier table (rows n × loss,
 // columns per α) and its detection breakdown.
-func writeFrontierTables(w io.Writer, pn string, plan frontierPlan, results map[cellKey]*cellResult) {
+func writeFrontierTables(w io.Writer, pn string, plan frontierPlan, variant func(*swim.Config), results map[cellKey]*cellResult) {
 	cfg, _ := ProfileConfig(pn)
-	fmt.Fprintf(w, "### %s: probe %v, ack %v (adaptive %v–%v), β = %g, K = %d, gossip %d every %v; 10 %% of members slow (%v ± 50 %%)\n\n",
+	variant(&cfg) // the header shows the variant's K, gossip and so on
+	fmt.Fprintf(w, "### %s: probe %v, ack %v (adaptive %v–%v), β = %g, K = %d, gossip %d every %v; slow members handle datagrams %v ± 50 %% late\n\n",
 		pn, cfg.ProbeInterval, cfg.AckTimeout, cfg.AckTimeoutMin, cfg.AckTimeoutMax, cfg.SuspicionMaxMult,
 		cfg.SuspicionConfirmations, cfg.GossipFanout, cfg.GossipInterval, cfg.ProbeInterval)
 	fmt.Fprint(w, "| n | loss |")
