@@ -60,6 +60,17 @@ var frontierVariants = map[string]func(c *swim.Config){
 	// Dissemination by piggybacking alone (SWIM §4.1), no gossip timer: how
 	// much of the detection time the dead message's spread is.
 	"no-gossip-timer": func(c *swim.Config) { c.GossipInterval = 0 },
+	// Half the probe interval, ack timeouts and gossip interval: the
+	// other lever on detection time (first detection and the rate of
+	// confirmations both scale with the period), at twice the probe
+	// traffic.
+	"half-period": func(c *swim.Config) {
+		c.ProbeInterval /= 2
+		c.AckTimeout /= 2
+		c.AckTimeoutMin /= 2
+		c.AckTimeoutMax /= 2
+		c.GossipInterval /= 2
+	},
 }
 
 // frontierProfile is one profile of the sweep: the runtime's configuration
