@@ -32,7 +32,8 @@ import (
 // new protocol knob and compared; MEMBERSHIP_FRONTIER_OUT also writes the
 // tables to a file; MEMBERSHIP_FRONTIER_WORKERS sets how many cells run at
 // once (default GOMAXPROCS: each simulation is single-threaded);
-// MEMBERSHIP_FRONTIER_PROFILES, _SIZES, _LOSSES and _ALPHAS run a subset.
+// MEMBERSHIP_FRONTIER_PROFILES, _SIZES, _LOSSES and _ALPHAS run a subset;
+// MEMBERSHIP_FRONTIER_SLOW sets the fraction of slowed members.
 const (
 	frontierEnv        = "MEMBERSHIP_FRONTIER"
 	frontierVariantEnv = "MEMBERSHIP_FRONTIER_VARIANT"
@@ -534,7 +535,8 @@ func TestFrontier(t *testing.T) {
 				}
 				results[k].add(r)
 				mu.Unlock()
-				t.Logf("%s n=%d loss=%.0f%% α=%g seed=%d: %v", c.profile.name, c.n, c.loss*100, c.alpha, c.seed, r.wall.Round(time.Millisecond))
+				t.Logf("%s n=%d loss=%.0f%% α=%g seed=%d: %v; %d crashes measured, %d not known everywhere in time, %d victims not back 30 periods after resuming",
+					c.profile.name, c.n, c.loss*100, c.alpha, c.seed, r.wall.Round(time.Millisecond), len(r.det), r.censored, r.unconverged)
 			}
 		}()
 	}
