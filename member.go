@@ -111,6 +111,15 @@ const (
 	// we know none there. One event per address per minute at most, unless
 	// what it sends changes.
 	EventKeyMismatch
+	// EventUDPBroken: Member answered several periodic probes of ours in
+	// a row (swim.StreamOnlyReport) only over the stream fallback: it is
+	// alive, but its datagrams, or ours to it, are lost, so it cannot help
+	// probe others and every probe of it costs a stream. Check firewalls
+	// and UDP routing between the two hosts. Reported once per run of
+	// such probes (a probe acked by a datagram ends the run), logged as a
+	// warning at a limited rate, and counted (membership.protocol,
+	// reason stream_only). See docs/probing.md.
+	EventUDPBroken
 )
 
 // String returns the lower-case name of the event kind.
@@ -132,6 +141,8 @@ func (k EventKind) String() string {
 		return "name_conflict"
 	case EventKeyMismatch:
 		return "key_mismatch"
+	case EventUDPBroken:
+		return "udp_broken"
 	}
 	return fmt.Sprintf("event(%d)", uint8(k))
 }
@@ -152,6 +163,8 @@ func eventKindOf(k swim.EventKind) EventKind {
 		return EventLeft
 	case swim.EventNameConflict:
 		return EventNameConflict
+	case swim.EventStreamOnly:
+		return EventUDPBroken
 	}
 	return 0
 }

@@ -90,6 +90,7 @@ type Node struct {
 	waiters          map[uint64]chan swim.ProbeResult
 	leaveWait        []chan struct{}
 	outbound         int
+	streamProbes     int // stream pings in flight (streamprobe.go)
 	seen             [swim.NumCounters]uint64
 	lastTr           transport.Stats
 	lastSeals        map[[4]byte]uint64
@@ -475,6 +476,9 @@ func (n *Node) flush() {
 	for _, pp := range out.PushPulls {
 		n.startPushPull(pp)
 	}
+	for _, sp := range out.StreamProbes {
+		n.startStreamProbe(sp) // streamprobe.go
+	}
 	for i := range out.Events {
 		n.emit(&out.Events[i])
 	}
@@ -545,6 +549,8 @@ func (n *Node) probeMetrics(p swim.ProbeOutcome) {
 		n.met.RTT(metrics.PathIndirect, p.RTT)
 	case swim.ProbeFailed:
 		n.met.Probe(metrics.ProbeFailed)
+	case swim.ProbeStream:
+		n.met.Probe(metrics.ProbeStreamAck)
 	}
 	for range p.Nacks {
 		n.met.Nack()
@@ -560,6 +566,9 @@ func (n *Node) emit(e *swim.Event) {
 		n.met.Death()
 	case swim.EventLeft:
 		n.met.Leave()
+	}
+	if e.Kind == swim.EventStreamOnly {
+		n.logUDPBroken(e) // streamprobe.go
 	}
 	if e.Kind == swim.EventNameConflict {
 		// Gossip shows two processes taking turns under one name

@@ -54,6 +54,7 @@ type streamConn struct {
 	opened  time.Time
 	stage   streamStage // guarded by Node.streamMu
 	evicted bool        // guarded by Node.streamMu
+	ping    bool        // a stream ping (streamprobe.go), not a push-pull; set by its goroutine
 }
 
 // track registers an open stream; it refuses (and closes it) once the node
@@ -172,7 +173,9 @@ func (n *Node) acceptStream(c net.Conn) {
 		if errors.Is(err, errRefused) {
 			return // counted and logged where it was refused
 		}
-		n.met.PushPull(metrics.Inbound, time.Since(start), err)
+		if !s.ping {
+			n.met.PushPull(metrics.Inbound, time.Since(start), err)
+		}
 		if err != nil {
 			n.streamDrop(s, err)
 		}
@@ -374,6 +377,10 @@ func (n *Node) serveStream(s *streamConn) error {
 	if len(first) > 0 && first[0] == recordMessage {
 		return n.serveMessage(st, first, fin)
 	}
+	if len(first) > 0 && first[0] == recordPing {
+		s.ping = true
+		return n.servePing(st, first, fin, s.opened.Add(n.cfg.streamTimeout)) // streamprobe.go
+	}
 	peer, remote, err := n.readExchange(st, first, fin)
 	if err != nil {
 		return err
@@ -511,6 +518,8 @@ const (
 	recordMessage    = 0x20 // a reliable application message (messages.go)
 	recordState      = 0x21 // application state after a snapshot (WithState)
 	recordMessageAck = 0x22 // the receiver's answer to a reliable message
+	recordPing       = 0x23 // a stream ping of the fallback probe (streamprobe.go)
+	recordPingAck    = 0x24 // its answer
 )
 
 // writeExchange writes our snapshot, then the application's state if it has

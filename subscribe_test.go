@@ -83,8 +83,9 @@ func TestSubscriptionsAreIndependent(t *testing.T) {
 	if err := c.nodes[3].Leave(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 20*time.Second, "node-4 failed and node-3 left, on the filtered subscription", func() bool {
-		return fails.count(EventFailed, "node-4") == 1 && fails.count(EventLeft, "node-3") == 1
+	waitFor(t, 20*time.Second, "node-4 failed and node-3 left, on the filtered subscription and on the full one", func() bool {
+		return fails.count(EventFailed, "node-4") == 1 && fails.count(EventLeft, "node-3") == 1 &&
+			all.count(EventFailed, "node-4") == 1 && all.count(EventLeft, "node-3") == 1
 	})
 	if k := fails.kinds(); len(k) != 2 {
 		t.Fatalf("the subscription to failed and left got %v", k)

@@ -32,7 +32,11 @@ import (
 // MEMBERSHIP_BENCH_WARMUP (default 35s), MEMBERSHIP_BENCH_WINDOW (default
 // 60s) and MEMBERSHIP_BENCH_TRIALS (default 3) change the cluster size, the
 // wait between convergence and the traffic window, the window and the
-// number of crash trials.
+// number of crash trials. MEMBERSHIP_BENCH_RUNS (default 1) repeats the
+// whole comparison, each run in fresh clusters with the variants
+// interleaved, and prints min, median, p95 and max over the runs;
+// MEMBERSHIP_BENCH_JOIN_ONLY=1 measures only the join storm (for N=128 over
+// 20 runs) and MEMBERSHIP_BENCH_ENCRYPTED_ONLY=1 only the encrypted pair.
 //
 // The warm-up is longer than the 30 s push-pull interval of both
 // libraries: memberlist's first push-pull comes a random stagger plus one
@@ -51,22 +55,33 @@ func TestCompare(t *testing.T) {
 		def = params{n: 16, window: 5 * time.Second, warmup: 2 * time.Second, trials: 1}
 	}
 	p := params{
-		n:       envInt(t, "MEMBERSHIP_BENCH_N", def.n),
-		window:  envDuration(t, "MEMBERSHIP_BENCH_WINDOW", def.window),
-		warmup:  envDuration(t, "MEMBERSHIP_BENCH_WARMUP", def.warmup),
-		trials:  envInt(t, "MEMBERSHIP_BENCH_TRIALS", def.trials),
-		timeout: 3 * time.Minute,
+		n:        envInt(t, "MEMBERSHIP_BENCH_N", def.n),
+		window:   envDuration(t, "MEMBERSHIP_BENCH_WINDOW", def.window),
+		warmup:   envDuration(t, "MEMBERSHIP_BENCH_WARMUP", def.warmup),
+		trials:   envInt(t, "MEMBERSHIP_BENCH_TRIALS", def.trials),
+		joinOnly: os.Getenv("MEMBERSHIP_BENCH_JOIN_ONLY") == "1",
+		timeout:  3 * time.Minute,
 	}
+	runs := envInt(t, "MEMBERSHIP_BENCH_RUNS", 1)
 	if p.n < 3 {
 		t.Fatalf("MEMBERSHIP_BENCH_N=%d: need at least 3 nodes", p.n)
 	}
 	variants := compareVariants
-	if m == modeQuick {
+	if m == modeQuick || os.Getenv("MEMBERSHIP_BENCH_ENCRYPTED_ONLY") == "1" {
 		variants = []variant{compareVariants[1], compareVariants[3]} // the encrypted pair
 	}
-	results := runVariants(t, variants, p)
-	t.Logf("N=%d, traffic window %v after a %v warm-up, %d crash trials\n%s", p.n, p.window, p.warmup, p.trials, table(results))
-	t.Logf("ratios membership/memberlist\n%s", ratioPairs(results))
+	var all [][]result
+	for run := 1; run <= runs; run++ {
+		results := runVariants(t, variants, p)
+		all = append(all, results)
+		if p.joinOnly {
+			continue
+		}
+		t.Logf("run %d of %d: N=%d, traffic window %v after a %v warm-up, %d crash trials\n%s", run, runs, p.n, p.window, p.warmup, p.trials, table(results))
+		t.Logf("run %d of %d: ratios membership/memberlist\n%s", run, runs, ratioPairs(results))
+	}
+	t.Logf("N=%d, %d runs (variants interleaved, fresh clusters), min / median / p95 / max over runs (crash: over every trial of every run)\n%s", p.n, runs, summaryTable(all, p.joinOnly))
+	t.Logf("ours / memberlist per run, min / median / p95 / max\n%s", summaryRatios(all, p.joinOnly))
 }
 
 // compareVariants are the four configurations TestCompare runs, each
@@ -88,7 +103,11 @@ func runVariants(t *testing.T, vs []variant, p params) []result {
 	var results []result
 	for _, v := range vs {
 		r := runVariant(t, v.name, v.impl, p)
-		t.Logf("%s: %s", v.name, r.summary())
+		if p.joinOnly {
+			t.Logf("%s: join %v (Join calls returned after %v, %d failed attempts)", v.name, r.join.Round(time.Millisecond), r.joined.Round(time.Millisecond), r.joinFailures)
+		} else {
+			t.Logf("%s: %s", v.name, r.summary())
+		}
 		results = append(results, r)
 	}
 	return results
@@ -109,6 +128,10 @@ type params struct {
 	warmup  time.Duration
 	trials  int
 	timeout time.Duration
+	// joinOnly stops after the join storm: no idle window, no crash
+	// trial (MEMBERSHIP_BENCH_JOIN_ONLY=1, for join storms at N=128 over
+	// 20 runs).
+	joinOnly bool
 }
 
 type result struct {
@@ -152,41 +175,11 @@ func runVariant(t *testing.T, name string, im impl, p params) result {
 	}
 	seed := nodes[0].addr()
 
-	// Join storm: everyone but the seed joins it at once. A join that
-	// fails is retried after 100 ms, as a deployment's rejoin loop would,
-	// and counted: a seed may refuse streams beyond its concurrency cap.
-	t0 := time.Now()
-	var wg sync.WaitGroup
-	var failed atomic.Int64
-	errs := make(chan error, p.n)
-	for _, nd := range nodes[1:] {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			deadline := time.Now().Add(p.timeout)
-			for {
-				err := nd.join(seed)
-				if err == nil {
-					return
-				}
-				failed.Add(1)
-				if time.Now().After(deadline) {
-					errs <- err
-					return
-				}
-				time.Sleep(100 * time.Millisecond)
-			}
-		}()
+	r.join, r.joined, r.joinFailures = joinStorm(t, name, nodes, p.n, p.timeout)
+
+	if p.joinOnly {
+		return r
 	}
-	wg.Wait()
-	r.joined = time.Since(t0)
-	close(errs)
-	for err := range errs {
-		t.Fatalf("%s: join: %v", name, err)
-	}
-	waitFor(t, p.timeout, name+": every node to hold all alive", func() bool { return allAlive(nodes, p.n) })
-	r.join = time.Since(t0)
-	r.joinFailures = int(failed.Load())
 
 	// Idle traffic. The warm-up lets the join news run out of
 	// retransmissions and push-pull reach its steady rate (see above); it
@@ -234,6 +227,47 @@ func runVariant(t *testing.T, name string, im impl, p params) result {
 		waitFor(t, p.timeout, name+": every node to hold the replacement alive", func() bool { return allAlive(nodes, p.n) })
 	}
 	return r
+}
+
+// joinStorm makes every node but the first join the first at once, and
+// returns the time until every node held all n alive, the time until every
+// Join call had returned, and how many Join calls failed. A join that fails
+// is retried after 100 ms, as a deployment's rejoin loop would, and
+// counted: a seed may refuse streams beyond its concurrency cap.
+func joinStorm(t *testing.T, name string, nodes []node, n int, timeout time.Duration) (join, joined time.Duration, failures int) {
+	t.Helper()
+	seed := nodes[0].addr()
+	t0 := time.Now()
+	var wg sync.WaitGroup
+	var failed atomic.Int64
+	errs := make(chan error, n)
+	for _, nd := range nodes[1:] {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			deadline := time.Now().Add(timeout)
+			for {
+				err := nd.join(seed)
+				if err == nil {
+					return
+				}
+				failed.Add(1)
+				if time.Now().After(deadline) {
+					errs <- err
+					return
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+		}()
+	}
+	wg.Wait()
+	joined = time.Since(t0)
+	close(errs)
+	for err := range errs {
+		t.Fatalf("%s: join: %v", name, err)
+	}
+	waitFor(t, timeout, name+": every node to hold all alive", func() bool { return allAlive(nodes, n) })
+	return time.Since(t0), joined, int(failed.Load())
 }
 
 // allAlive reports whether every node holds n members alive.
@@ -316,7 +350,7 @@ func secs(d time.Duration) string { return fmt.Sprintf("%.2f s", d.Seconds()) }
 // table renders the results as a Markdown table.
 func table(rs []result) string {
 	var b strings.Builder
-	b.WriteString("| library | join storm | Join calls returned | failed joins | UDP pkt/s/node | UDP B/s/node | B/datagram | TCP B/s/node | CPU ms/s/node | crash → first (median) | crash → all (median) | crash → all (trials) |\n")
+	b.WriteString("| library | join storm | Join calls returned | failed joins | UDP pkt/s/node | UDP B/s/node | B/datagram | TCP B/s/node | CPU ms/s/node | crash → first: min / median / p95 / max | crash → all: min / median / p95 / max | crash → all (trials) |\n")
 	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, r := range rs {
 		var trials []string
@@ -325,7 +359,7 @@ func table(rs []result) string {
 		}
 		fmt.Fprintf(&b, "| %s | %s | %s | %d | %.2f | %.0f | %.0f | %.0f | %.2f | %s | %s | %s s |\n",
 			r.name, secs(r.join), secs(r.joined), r.joinFailures, r.pktPerSec, r.bytesPerSec, r.bytesPerSec/r.pktPerSec, r.tcpPerSec, r.cpuPerSec,
-			secs(median(r.first)), secs(median(r.all)), strings.Join(trials, ", "))
+			durStats(r.first), durStats(r.all), strings.Join(trials, ", "))
 	}
 	return b.String()
 }

@@ -48,7 +48,15 @@ var key32 = []byte("0123456789abcdef0123456789abcdef")
 
 // --- memberlist ---
 
-type mlImpl struct{ encrypt bool }
+// mlImpl starts memberlist nodes. With noTCPPings it sets
+// DisableTcpPings, turning off the TCP ping memberlist sends alongside the
+// indirect probes after a failed UDP probe. With obs, obs reads every
+// node's log and membership events (the loss scenario, loss_test.go).
+type mlImpl struct {
+	encrypt    bool
+	noTCPPings bool
+	obs        *mlObserver
+}
 
 type mlNode struct {
 	m *memberlist.Memberlist
@@ -58,6 +66,9 @@ type mlNode struct {
 
 func (i mlImpl) start(name string, c *counters, rec *recorder) (node, error) {
 	logger := log.New(io.Discard, "", 0)
+	if i.obs != nil {
+		logger = log.New(i.obs, "", 0)
+	}
 	nt, err := memberlist.NewNetTransport(&memberlist.NetTransportConfig{
 		BindAddrs: []string{"127.0.0.1"},
 		BindPort:  0,
@@ -75,6 +86,10 @@ func (i mlImpl) start(name string, c *counters, rec *recorder) (node, error) {
 	cfg.AdvertisePort = port
 	cfg.Logger = logger
 	cfg.Transport = newMLCounting(nt, c)
+	cfg.DisableTcpPings = i.noTCPPings
+	if i.obs != nil {
+		cfg.Events = i.obs
+	}
 	if i.encrypt {
 		cfg.SecretKey = key32 // AES-256-GCM
 	}
@@ -242,7 +257,13 @@ func (t *mlCounting) Shutdown() error {
 
 // --- membership (ours) ---
 
-type oursImpl struct{ encrypt bool }
+// oursImpl starts membership nodes. With obs, every node sends its
+// metrics to obs's in-memory sink and obs counts its membership events
+// (the loss scenario, loss_test.go).
+type oursImpl struct {
+	encrypt bool
+	obs     *oursObserver
+}
 
 type oursNode struct {
 	n *membership.Node
@@ -269,9 +290,15 @@ func (i oursImpl) start(name string, c *counters, rec *recorder) (node, error) {
 	} else {
 		opts = append(opts, membership.WithoutEncryption())
 	}
+	if i.obs != nil {
+		opts = append(opts, membership.WithMetrics(i.obs.sink))
+	}
 	n, err := membership.New(opts...)
 	if err != nil {
 		return nil, err
+	}
+	if i.obs != nil {
+		i.obs.watch(n)
 	}
 	if rec != nil {
 		// Drain Messages, as an application must; it is closed by

@@ -17,7 +17,7 @@ func TestSmoke(t *testing.T) {
 	const n = 4
 	p := params{n: n, window: 500 * time.Millisecond, warmup: 10 * time.Millisecond, timeout: 30 * time.Second}
 	rs := runVariants(t, []variant{compareVariants[1], compareVariants[3]}, p)
-	for _, out := range []string{table(rs), ratioPairs(rs)} {
+	for _, out := range []string{table(rs), ratioPairs(rs), summaryTable([][]result{rs}, false), summaryRatios([][]result{rs}, false)} {
 		if strings.Count(out, "\n") < 3 {
 			t.Errorf("table with fewer than 3 lines:\n%s", out)
 		}

@@ -206,6 +206,15 @@ func (m *Metrics) Probe(r ProbeResult) {
 	m.incr(Probes, 1, LabelResult, string(r), "", "")
 }
 
+// StreamProbe counts one stream ping of the fallback probe with its
+// result (StreamProbeOK, StreamProbeFailed, StreamProbeSkipped).
+func (m *Metrics) StreamProbe(result string) {
+	if m == nil {
+		return
+	}
+	m.incr(StreamProbes, 1, LabelResult, result, "", "")
+}
+
 // Nack counts one nack from an indirect probe helper (Lifeguard §4.3).
 func (m *Metrics) Nack() {
 	if m == nil {

@@ -393,7 +393,8 @@ func TestNamesDocumented(t *testing.T) {
 		}
 	}
 	values := []string{
-		string(ProbeAck), string(ProbeIndirectAck), string(ProbeFailed),
+		string(ProbeAck), string(ProbeIndirectAck), string(ProbeFailed), string(ProbeStreamAck),
+		StreamProbeOK, StreamProbeFailed, StreamProbeSkipped,
 		string(TransportQueueFull), string(TransportTooLarge), string(TransportStreamQueueFull),
 	}
 	for _, r := range DropReasons {

@@ -42,6 +42,11 @@ const (
 	// ProbeRTT samples the round-trip time of acknowledged probes, in
 	// milliseconds. Sample; labels: path.
 	ProbeRTT = Prefix + ".probes.rtt"
+	// StreamProbes counts the stream pings of the fallback probe
+	// (swim.Config.StreamFallback), sent when a periodic probe's datagram
+	// ack is late, by result: ok, failed, or skipped when too many were in
+	// flight. Counter; labels: result.
+	StreamProbes = Prefix + ".probes.stream"
 
 	// Suspicions counts members this node marked suspect (SWIM §4.2).
 	// Counter.
@@ -165,6 +170,14 @@ const (
 	ProbeAck         ProbeResult = "ack"          // direct ack within the timeout
 	ProbeIndirectAck ProbeResult = "indirect_ack" // ack through a ping-req helper
 	ProbeFailed      ProbeResult = "failed"       // no ack by any path: target suspected
+	ProbeStreamAck   ProbeResult = "stream_ack"   // no datagram ack, but the stream ping was acked: not suspected
+)
+
+// Results on StreamProbes.
+const (
+	StreamProbeOK      = "ok"      // the target acked over the stream
+	StreamProbeFailed  = "failed"  // no ack: dial, handshake or answer failed, or the period ended
+	StreamProbeSkipped = "skipped" // not dialed: too many stream pings in flight
 )
 
 // Path is how an acknowledged probe's ack came back.
@@ -293,7 +306,7 @@ const (
 var allNames = []string{
 	MessagesSent, MessagesReceived, BytesSent, BytesReceived,
 	WireBytesSent, WireBytesReceived,
-	Probes, Nacks, ProbeRTT,
+	Probes, Nacks, ProbeRTT, StreamProbes,
 	Suspicions, Refutations, Deaths, Leaves, Members,
 	Protocol, Health, GossipQueue,
 	PushPulls, PushPullDuration,

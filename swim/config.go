@@ -80,6 +80,21 @@ type Config struct {
 	// §4.2). Default 3 (memberlist's α−2).
 	SuspicionConfirmations int
 
+	// StreamFallback also pings the target of a periodic probe over the
+	// runtime's stream transport when its datagram ack is late, at the
+	// moment the indirect ping-reqs go out (Output.StreamProbes, answered
+	// with StreamProbeResult). If no datagram ack, direct or indirect,
+	// has come by the end of the period but the stream ack has, the target
+	// is not suspected (ProbeStream). Default true, as memberlist's TCP
+	// ping: datagram loss alone (SWIM §5 measured its false positives
+	// under it) then almost never leads to a suspicion, and with it the
+	// refutation and the gossip burst that every suspicion costs the
+	// cluster, since a stream retransmits what the network loses. It
+	// hides nothing: a member reachable only over the stream is reported
+	// (EventStreamOnly after StreamOnlyReport such probes in a row), and a
+	// crashed or partitioned member fails the stream ping as well.
+	StreamFallback bool
+
 	// Lifeguard switches on the Lifeguard refinements as a whole: the local
 	// health multiplier (§4.1), nacks from indirect helpers (§4.3), the
 	// shrinking suspicion timeout (§4.2), the buddy system (§4.3), and
@@ -227,6 +242,7 @@ func DefaultConfig() Config {
 		SuspicionMult:           4,
 		SuspicionMaxMult:        6,
 		SuspicionConfirmations:  3,
+		StreamFallback:          true,
 		Lifeguard:               true,
 		HealthMax:               8,
 		QuietHealth:             4,

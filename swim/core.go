@@ -123,6 +123,11 @@ type probeState struct {
 	endAt    int64
 	helpers  []string
 	nacks    int
+	// The stream fallback (streamprobe.go): whether the runtime was asked
+	// for a stream ping and whether it was acked.
+	streamAsked bool
+	streamOK    bool
+	streamAt    int64
 }
 
 type pendingKind uint8
@@ -697,6 +702,7 @@ func (c *Core) Advance() {
 	c.out.ProbeResults = reuse(c.out.ProbeResults)
 	c.out.Probes = reuse(c.out.Probes)
 	c.out.Broadcasts = reuse(c.out.Broadcasts)
+	c.out.StreamProbes = reuse(c.out.StreamProbes)
 	c.arena = reuse(c.arena)
 }
 

@@ -23,6 +23,8 @@
 //     AddMember(addr), MarkLeft(name), RemoveMember(name), Discover(addr)
 //     (a broadcast or multicast address), SetAllow(list), Broadcast(key,
 //     payload);
+//   - when a stream ping asked for in Output.StreamProbes ends: call
+//     StreamProbeResult(now, name, seq, ok);
 //   - after any of these: read Ready() and act on it, then call Advance.
 //
 // Ready returns an Output: Datagrams to encode and send (each a compound
@@ -30,8 +32,9 @@
 // piggybacked updates, within Config.MaxDatagram bytes as measured by
 // Config.MessageSize; a datagram may also hold updates only), PushPulls to
 // carry out over a stream (send our Snapshot, receive the peer's, pass it to
-// Merge), membership Events, ProbeResults for Probe, AddMember and
-// Discover calls, matched by token (a discovery reports every answer, then
+// Merge), StreamProbes to carry out over a stream (ping the named member,
+// report with StreamProbeResult), membership Events, ProbeResults for
+// Probe, AddMember and Discover calls, matched by token (a discovery reports every answer, then
 // its end), and application Broadcasts received for the first time.
 // Everything in it stays valid until Advance (the broadcasts' payloads for
 // good).
@@ -46,7 +49,13 @@
 //
 //   - Probing (SWIM §3.1, §4.3): one probe per period in randomized
 //     round-robin order, a direct ping, then k indirect ping-reqs; helpers
-//     answer a timeout with a nack (Lifeguard §4.3).
+//     answer a timeout with a nack (Lifeguard §4.3). With
+//     Config.StreamFallback the runtime also pings the target over a stream
+//     when the direct ack is late (Output.StreamProbes, answered with
+//     StreamProbeResult), as memberlist does over TCP: a target that only
+//     the stream answered is not suspected (ProbeStream), and one that
+//     answers only that way StreamOnlyReport times in a row is reported
+//     (EventStreamOnly). See streamprobe.go.
 //   - Suspicion (SWIM §4.2, Lifeguard §4.2): a failed probe makes the target
 //     suspect; the timeout starts at β·α·log10(n) periods and shrinks to
 //     α·log10(n) with independent confirmations; the buddy system puts the
@@ -70,7 +79,12 @@
 //   - Tombstones: dead members are kept for TombstoneTimeout and pinged now
 //     and then, so that healed partitions come back without a Join.
 //   - Fast repair: pings and acks carry a digest of the view; a mismatch
-//     when we have no news in flight asks for a state exchange.
+//     when we have no news in flight asks for a state exchange. An ack
+//     from a member that does not know its prober carries digest 0
+//     (StrangerDigest), and the prober sends it its alive message at once:
+//     a member that missed every retransmission of a joiner's alive
+//     message in a join storm under loss learns of the joiner at the
+//     joiner's next probe of it, not at the next push-pull.
 //   - Allow-lists: members outside one (Allow: names, addresses, networks)
 //     are never added, probed, gossiped about or answered, whoever passes
 //     news of them on (allow.go).

@@ -47,6 +47,10 @@ type member struct {
 	prevAddr   netip.AddrPort
 	movedAt    int64
 	conflictAt int64
+
+	// streamOnly counts our periodic probes of it in a row that only the
+	// stream fallback acked (streamprobe.go).
+	streamOnly int
 }
 
 // suspicion is the state of a suspicion (Lifeguard §4.2): who confirmed it

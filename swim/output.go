@@ -53,6 +53,13 @@ const (
 	// ProbeInterval about ourselves and once per detection window about
 	// each other member (see Core's name conflict detection, step.go).
 	EventNameConflict
+	// EventStreamOnly: the member answered StreamOnlyReport periodic
+	// probes in a row only over the stream fallback (Config.StreamFallback):
+	// it is alive, but no datagram ack came back, directly or through a
+	// helper, so its datagram path looks broken. Reported once per run of
+	// such probes; a probe acked by a datagram ends the run. The view is
+	// unchanged by the event.
+	EventStreamOnly
 )
 
 // String returns the lower-case name of the event kind.
@@ -72,6 +79,8 @@ func (k EventKind) String() string {
 		return "left"
 	case EventNameConflict:
 		return "name-conflict"
+	case EventStreamOnly:
+		return "stream-only"
 	}
 	return fmt.Sprintf("event(%d)", uint8(k))
 }
@@ -131,9 +140,12 @@ const (
 	ProbeIndirect
 	// ProbeFailed: no ack came by any path within the protocol period.
 	ProbeFailed
+	// ProbeStream: no datagram ack came, but the runtime's stream ping
+	// (Config.StreamFallback) was acked: the target is not suspected.
+	ProbeStream
 )
 
-// String returns "direct", "indirect" or "failed".
+// String returns "direct", "indirect", "failed" or "stream".
 func (k ProbeResultKind) String() string {
 	switch k {
 	case ProbeDirect:
@@ -142,6 +154,8 @@ func (k ProbeResultKind) String() string {
 		return "indirect"
 	case ProbeFailed:
 		return "failed"
+	case ProbeStream:
+		return "stream"
 	}
 	return fmt.Sprintf("probe(%d)", uint8(k))
 }
@@ -158,6 +172,22 @@ type ProbeOutcome struct {
 	// Nacks is how many helpers reported that their own ping timed out
 	// (Lifeguard §4.3).
 	Nacks int
+	// StreamOnly is, for ProbeStream, how many periodic probes of the
+	// member in a row ended that way, this one included.
+	StreamOnly int
+}
+
+// StreamProbe asks the runtime to ping a member over a stream (its
+// reliable, connection-oriented transport) because the datagram ping of a
+// periodic probe got no ack in time (Config.StreamFallback). The runtime
+// dials To, sends a ping naming Name with Seq, waits for the matching ack
+// until Deadline (the end of the probe period) and reports the outcome
+// with Core.StreamProbeResult.
+type StreamProbe struct {
+	To       netip.AddrPort
+	Name     string
+	Seq      uint32
+	Deadline time.Time
 }
 
 // Output is what the core wants done. It is filled by Step, Tick and the
@@ -174,12 +204,15 @@ type Output struct {
 	// time, to hand to the application. Their payloads are the
 	// application's: they stay valid after Advance.
 	Broadcasts []Broadcast
+	// StreamProbes are the stream pings to carry out for the fallback
+	// probe (Config.StreamFallback).
+	StreamProbes []StreamProbe
 }
 
 // Empty reports whether there is nothing to do.
 func (o *Output) Empty() bool {
 	return len(o.Datagrams) == 0 && len(o.PushPulls) == 0 && len(o.Events) == 0 && len(o.ProbeResults) == 0 &&
-		len(o.Probes) == 0 && len(o.Broadcasts) == 0
+		len(o.Probes) == 0 && len(o.Broadcasts) == 0 && len(o.StreamProbes) == 0
 }
 
 // Counter names a count the core keeps: of rejected or ignored input by
@@ -222,6 +255,12 @@ const (
 	CountBroadcastStale         // broadcasts older than one delivered with the same key: not delivered
 	CountBroadcastDropped       // queued broadcasts dropped because the queue was full (the most-sent first)
 	CountBroadcastOriginEvicted // origins whose delivery state was forgotten to make room
+	// The stream fallback probe (Config.StreamFallback).
+	CountStreamProbes // stream pings asked of the runtime
+	CountStreamAcks   // periodic probes saved by a stream ack alone (ProbeStream)
+	CountStreamOnly   // EventStreamOnly reports
+	// Added later still.
+	CountIntroductions // alive messages sent to a member whose ack said it did not know us
 	numCounters
 )
 
@@ -237,6 +276,8 @@ var counterNames = [...]string{
 	"name_conflict",
 	"broadcast_queued", "broadcast_sent", "broadcast_delivered", "broadcast_duplicate",
 	"broadcast_replaced", "broadcast_stale", "broadcast_dropped", "broadcast_origin_evicted",
+	"stream_probes", "stream_acks", "stream_only",
+	"introductions",
 }
 
 // String returns the counter's snake_case metric name.

@@ -494,7 +494,14 @@ func (c *Core) handleProbe(from netip.AddrPort, p *Message) {
 		// our own alive message first, so that it learns who we are, if
 		// the answer's bound leaves room (the prober pads for it).
 		introduce := p.Name == "" || sender == nil
-		c.sendWithin(from, Message{Kind: KindAck, Seq: p.Seq, From: c.self.name, Digest: c.Digest()}, sender, introduce,
+		// An ack to a named ping from a member we do not know carries
+		// digest 0 (StrangerDigest): the prober then sends us its alive
+		// message, instead of waiting for push-pull to tell us of it.
+		digest := c.Digest()
+		if sender == nil && p.From != c.self.name {
+			digest = StrangerDigest
+		}
+		c.sendWithin(from, Message{Kind: KindAck, Seq: p.Seq, From: c.self.name, Digest: digest}, sender, introduce,
 			c.answerLimit())
 	case KindPingReq:
 		// SWIM §3.1: probe the target on the requester's behalf. Only a
@@ -572,11 +579,16 @@ func (c *Core) handleAck(from netip.AddrPort, p *Message) {
 		if from == t.addr {
 			result = ProbeDirect
 			c.sampleRTT(c.now - pr.start)
-			c.repair(p.Digest, from, t)
+			if p.Digest == StrangerDigest {
+				c.introduceSelf(t)
+			} else {
+				c.repair(p.Digest, from, t)
+			}
 		}
 		c.out.Probes = append(c.out.Probes, ProbeOutcome{Name: t.name, Result: result, RTT: timeDur(c.now - pr.start), Nacks: pr.nacks})
 		pr.active = false
-		c.addHealth(-1) // Lifeguard §4.1: a successful probe
+		t.streamOnly = 0 // its datagram path works (streamprobe.go)
+		c.addHealth(-1)  // Lifeguard §4.1: a successful probe
 		return
 	}
 	for i := range c.pending {
@@ -629,4 +641,20 @@ func (c *Core) repair(d uint64, from netip.AddrPort, sender *member) {
 	c.lastRepair = c.now
 	c.count[CountRepairs]++
 	c.out.PushPulls = append(c.out.PushPulls, PushPull{To: from, Name: sender.name})
+}
+
+// StrangerDigest is the digest an ack carries when its sender does not know
+// the member that pinged it: a view digest is never zero (Core.Digest), and
+// members before this rule ignore a zero digest.
+const StrangerDigest = 0
+
+// introduceSelf sends our alive message to t, a live member that has just
+// acked our ping saying it does not know us. Without it, a member that
+// missed every retransmission of our alive message during a join storm
+// under loss waits for a push-pull to learn of us, up to PushPullInterval.
+// It happens at most once per probe of t, and only to a member of our view
+// at the address our ping reached, so it cannot be aimed elsewhere.
+func (c *Core) introduceSelf(t *member) {
+	c.count[CountIntroductions]++
+	c.sendWithin(t.addr, c.updateMsg(c.self), t, false, c.cfg.MaxDatagram)
 }

@@ -17,7 +17,11 @@ func (c *Core) Tick(now time.Time) {
 		c.goIndirect()
 	}
 	if pr.active && c.now >= pr.endAt {
-		c.probeFailed()
+		if pr.streamOK {
+			c.probeStreamOnly()
+		} else {
+			c.probeFailed()
+		}
 	}
 	c.expirePending()
 	for len(c.timers) > 0 && c.timers[0].tAt <= c.now {
@@ -84,13 +88,15 @@ func (c *Core) startProbe() {
 	}
 	pr.helpers = pr.helpers[:0]
 	pr.nacks = 0
+	pr.streamAsked, pr.streamOK = false, false
 	c.count[CountProbes]++
 	carried := c.send(t.addr, Message{Kind: KindPing, Seq: pr.seq, From: c.self.name, Name: t.name, Digest: c.Digest()}, t, false)
 	c.gossip(carried, t)
 }
 
 // goIndirect asks k random members to probe the target (SWIM §3.1), with a
-// nack on timeout when Lifeguard is on (§4.3).
+// nack on timeout when Lifeguard is on (§4.3), and the runtime to ping it
+// over a stream when StreamFallback is on (streamprobe.go).
 func (c *Core) goIndirect() {
 	pr := &c.probe
 	pr.indirect = true
@@ -106,6 +112,7 @@ func (c *Core) goIndirect() {
 			Kind: KindPingReq, Seq: pr.seq, From: c.self.name, Name: t.name, Addr: t.addr, Nack: c.cfg.Lifeguard,
 		}, h, false)
 	}
+	c.askStream()
 }
 
 func (c *Core) isHelper(name string) bool {

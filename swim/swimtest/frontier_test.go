@@ -56,6 +56,9 @@ const (
 var frontierVariants = map[string]func(c *swim.Config){
 	// The profiles as options.go defines them.
 	"": func(*swim.Config) {},
+	// Without the stream ping after a late datagram ack (what the first
+	// sweep, before the fallback was merged, measured).
+	"no-stream-fallback": func(c *swim.Config) { c.StreamFallback = false },
 	// memberlist's K = α−2 independent confirmations instead of our 3.
 	"k-memberlist": func(c *swim.Config) { c.SuspicionConfirmations = max(int(c.SuspicionMult)-2, 0) },
 	// Dissemination by piggybacking alone (SWIM §4.1), no gossip timer: how
@@ -221,7 +224,9 @@ func runCell(c frontierCell) (cellResult, error) {
 	cfg := frontierConfig(c)
 	link := c.profile.link
 	link.Loss = c.loss
-	s, err := New(Options{Nodes: c.n, Seed: c.seed, Config: cfg, Link: link})
+	// The runtime has a stream transport: model it, so that the stream
+	// fallback (Config.StreamFallback) works as on real sockets.
+	s, err := New(Options{Nodes: c.n, Seed: c.seed, Config: cfg, Link: link, Streams: true})
 	if err != nil {
 		return cellResult{}, err
 	}

@@ -15,6 +15,15 @@
 // Push-pull exchanges are carried out at once (as if TCP took one round
 // trip) when both ends are up and the network lets both directions through.
 //
+// Stream pings (the core's fallback probe, swim.Config.StreamFallback) are
+// modelled only with Options.Streams: a stream is not subject to datagram
+// loss (TCP retransmits what is lost) but is cut by partitions and Block,
+// fails when the target is crashed, and takes three round trips of the
+// link's latency (connect, hellos, ping and ack), plus the target's Slow
+// delay. Without Options.Streams every stream ping fails, as if the
+// runtime had no stream transport, so that the statistical tests of the
+// papers' formulas keep their meaning.
+//
 // Application broadcasts go out with Broadcast, and every member's
 // deliveries are kept with their virtual time (Node.Delivered), so that a
 // test can check that each member got each broadcast once, and when.
@@ -66,6 +75,11 @@ type Options struct {
 	// previous life, and a process started later than another under the
 	// same name is above it.
 	ClockIncarnation bool
+	// Streams models the runtime's stream transport for the cores' stream
+	// pings (swim.Output.StreamProbes): see the package comment. Off,
+	// every stream ping fails and the run is the same as without
+	// Config.StreamFallback.
+	Streams bool
 }
 
 // Stats counts what a member sent and received.
@@ -75,6 +89,9 @@ type Stats struct {
 	Bytes     uint64 // bytes sent: compound overhead plus message sizes
 	Received  uint64 // datagrams handled
 	PushPulls uint64 // state exchanges started
+	// StreamProbes counts stream pings asked for (swim.Config.StreamFallback),
+	// carried out only with Options.Streams.
+	StreamProbes uint64
 }
 
 // Add adds o to s.
@@ -84,6 +101,7 @@ func (s *Stats) Add(o Stats) {
 	s.Bytes += o.Bytes
 	s.Received += o.Received
 	s.PushPulls += o.PushPulls
+	s.StreamProbes += o.StreamProbes
 }
 
 // Delivery is one application broadcast delivered to a member.
@@ -132,6 +150,7 @@ const (
 	evDeliver
 	evHandle // a delivered datagram whose handling a slow member delays
 	evPushPull
+	evStreamProbe
 )
 
 type event struct {
@@ -140,6 +159,8 @@ type event struct {
 	kind eventKind
 	node int32
 	join bool
+	pseq uint32 // evStreamProbe: the probe's sequence number
+	name string // evStreamProbe: the target's name
 	from netip.AddrPort
 	to   netip.AddrPort
 	msgs []swim.Message
@@ -179,6 +200,8 @@ type Sim struct {
 	// observing member's event counts: one false suspicion that reaches
 	// the whole cluster of n counts n−1 times.
 	FalseSuspicions, FalseDeaths, FalseDeathsHealthy uint64
+	// StreamAcks counts stream pings that were acked (Options.Streams).
+	StreamAcks uint64
 	// Dropped counts datagrams lost, blocked or sent to nobody.
 	Dropped uint64
 	// Oversized counts datagrams whose encoded size (as
@@ -509,6 +532,8 @@ func (s *Sim) handle(e *event) {
 		s.drain(n)
 	case evPushPull:
 		s.pushPull(n, e.to, e.join)
+	case evStreamProbe:
+		s.streamProbe(n, e)
 	}
 }
 
@@ -523,6 +548,22 @@ func (s *Sim) pushPull(a *Node, to netip.AddrPort, join bool) {
 	_ = b.Core.Merge(s.Now(), &sa)
 	_ = a.Core.Merge(s.Now(), &sb)
 	s.drain(b)
+	s.drain(a)
+}
+
+// streamProbe ends a stream ping from a: acked when the target is up at
+// the address, under the name, and the network lets both directions
+// through. Loss does not apply: a stream retransmits.
+func (s *Sim) streamProbe(a *Node, e *event) {
+	if !a.Up {
+		return
+	}
+	b := s.byAddr[e.to]
+	ok := b != nil && b != a && b.Up && b.Name == e.name && s.reachable(a, b) && s.reachable(b, a)
+	if ok {
+		s.StreamAcks++
+	}
+	a.Core.StreamProbeResult(s.Now(), e.name, e.pseq, ok)
 	s.drain(a)
 }
 
@@ -570,6 +611,25 @@ func (s *Sim) drain(n *Node) {
 			rtt = 2 * s.latency(s.link(n, b))
 		}
 		s.push(event{at: s.now + rtt, kind: evPushPull, node: int32(n.Index), to: p.To, join: p.Join})
+	}
+	for _, sp := range out.StreamProbes {
+		n.Stats.StreamProbes++
+		if !s.opts.Streams {
+			continue // no stream transport: the ping fails, which changes nothing in the core
+		}
+		b := s.byAddr[sp.To]
+		l := s.opts.Link
+		if b != nil {
+			l = s.link(n, b)
+		}
+		d := 6 * s.latency(l)
+		if b != nil && b.Slow > 0 {
+			d += int64(b.Slow)/2 + s.rng.Int64N(int64(b.Slow)+1)
+		}
+		if at := int64(sp.Deadline.Sub(s.t0)); s.now+d > at {
+			continue // too late: the runtime gives up at the deadline
+		}
+		s.push(event{at: s.now + d, kind: evStreamProbe, node: int32(n.Index), to: sp.To, pseq: sp.Seq, name: sp.Name})
 	}
 	for _, ev := range out.Events {
 		s.observe(n, ev)
