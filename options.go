@@ -23,16 +23,19 @@ type Profile uint8
 // The profiles.
 const (
 	// ProfileLAN is the default: a 1 s protocol period and a 500 ms ack
-	// timeout (adaptive between 200 and 800 ms), memberlist's LAN values. A
-	// crash is noticed in about 1.6 s and declared after the suspicion
-	// timeout, 4–24 s depending on cluster size and confirmations.
+	// timeout (adaptive between 200 and 800 ms), memberlist's LAN values,
+	// and a suspicion timeout with α = 2 (memberlist's is 4). A crash is
+	// noticed in about 1.6 s and declared after the suspicion timeout,
+	// 2–12 s depending on cluster size and confirmations: at n = 16 every
+	// member holds it dead about 4.7 s after the crash.
 	ProfileLAN Profile = iota
 	// ProfileWAN is for members across data centres: a 5 s period, a 3 s
-	// ack timeout, longer suspicion and anti-entropy intervals.
+	// ack timeout (α = 4), and longer anti-entropy intervals.
 	ProfileWAN
 	// ProfileLocal is for a single host (loopback, tests, demos): a 200 ms
 	// period and a 100 ms ack timeout, so that everything happens five
-	// times faster than on a LAN.
+	// times faster than on a LAN, with α = 5 so that a stall of a period,
+	// common on a loaded host, is rarely taken for a death.
 	ProfileLocal
 )
 
@@ -56,13 +59,23 @@ func (p Profile) protocol() swim.Config {
 	// values): joins and deaths reach everyone in under a second instead
 	// of waiting a period per hop; an idle cluster sends nothing extra.
 	c.GossipFanout, c.GossipInterval = 3, 200*time.Millisecond
+	// α per profile from the measured frontier of detection time against
+	// false deaths (docs/performance.md, "The frontier"): with the stream
+	// fallback no healthy member is falsely suspected at any α from 2 to 6
+	// under up to 20 % loss, so α trades detection time against how often
+	// a member that stalls for about a period is declared dead and returns.
 	switch p {
+	case ProfileLAN:
+		// Crash → every member holds it dead in 4.5–4.8 s at n = 16
+		// (6.6 s at α = 4, memberlist's 6.8 s).
+		c.SuspicionMult = 2
 	case ProfileWAN:
 		c.ProbeInterval = 5 * time.Second
 		c.AckTimeout = 3 * time.Second
 		c.AckTimeoutMin = time.Second
 		c.AckTimeoutMax = 4 * time.Second
-		c.SuspicionMult = 6
+		// 20–25 % sooner than α = 6, for rare flaps of stalled members.
+		c.SuspicionMult = 4
 		c.PushPullInterval = 60 * time.Second
 		c.DeadProbeInterval = 15 * time.Second
 		c.RepairInterval = 10 * time.Second
@@ -72,7 +85,9 @@ func (p Profile) protocol() swim.Config {
 		c.AckTimeout = 100 * time.Millisecond
 		c.AckTimeoutMin = 20 * time.Millisecond
 		c.AckTimeoutMax = 150 * time.Millisecond
-		c.SuspicionMult = 3
+		// A 200 ms stall is common on a loaded host: α = 5 flaps stalled
+		// members a third as often as α = 3, for 0.1–1.1 s of detection.
+		c.SuspicionMult = 5
 		c.PushPullInterval = 5 * time.Second
 		c.DeadProbeInterval = time.Second
 		c.RepairInterval = time.Second
@@ -308,7 +323,9 @@ func WithRetransmitMult(lambda int) Option {
 
 // WithSuspicionMult sets α and β of the suspicion timeout: it starts at
 // β·α·log10(n)·period and shrinks towards α·log10(n)·period as other
-// members confirm. Default 4 and 6 (3 and 6 with ProfileLocal).
+// members confirm. Default 2 and 6 with ProfileLAN, 4 and 6 with
+// ProfileWAN, 5 and 6 with ProfileLocal (docs/performance.md, "The
+// frontier", measures the choice).
 func WithSuspicionMult(alpha, beta float64) Option {
 	return tweak(func(s *swim.Config) { s.SuspicionMult, s.SuspicionMaxMult = alpha, beta })
 }

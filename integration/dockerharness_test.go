@@ -22,7 +22,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/meshward/membership/swim"
+	"github.com/meshward/membership/swim/swimtest"
 )
 
 // The Docker scenarios run only with MEMBERSHIP_DOCKER=1, with a docker
@@ -45,10 +45,9 @@ const scriptLabel = "io.meshward.membership.cluster"
 var staleName = regexp.MustCompile(`^mit-(\d+)-[0-9a-f]{8}`)
 
 // lan is the protocol configuration of ProfileLAN, which the Docker
-// scenarios run: options.go builds it from swim.DefaultConfig and only adds
-// a gossip timer, which makes dissemination faster and enters no bound
-// below.
-var lan = swim.DefaultConfig()
+// scenarios run (swimtest.ProfileConfig, kept equal to options.go's by
+// TestProfilesMatchSimulator).
+var lan, _ = swimtest.ProfileConfig("lan")
 
 // The bounds the scenarios assert, derived from lan for a cluster of n live
 // members. They assume healthy members (a Lifeguard health score of zero),

@@ -17,12 +17,13 @@ func ProfileConfig(name string) (swim.Config, bool) {
 	c.GossipFanout, c.GossipInterval = 3, 200*time.Millisecond
 	switch name {
 	case "lan":
+		c.SuspicionMult = 2
 	case "wan":
 		c.ProbeInterval = 5 * time.Second
 		c.AckTimeout = 3 * time.Second
 		c.AckTimeoutMin = time.Second
 		c.AckTimeoutMax = 4 * time.Second
-		c.SuspicionMult = 6
+		c.SuspicionMult = 4
 		c.PushPullInterval = 60 * time.Second
 		c.DeadProbeInterval = 15 * time.Second
 		c.RepairInterval = 10 * time.Second
@@ -32,7 +33,7 @@ func ProfileConfig(name string) (swim.Config, bool) {
 		c.AckTimeout = 100 * time.Millisecond
 		c.AckTimeoutMin = 20 * time.Millisecond
 		c.AckTimeoutMax = 150 * time.Millisecond
-		c.SuspicionMult = 3
+		c.SuspicionMult = 5
 		c.PushPullInterval = 5 * time.Second
 		c.DeadProbeInterval = time.Second
 		c.RepairInterval = time.Second
