@@ -60,8 +60,8 @@ func fpHex(key []byte) string { return fmt.Sprintf("%x", keyring.Fingerprint(key
 // TestKeyMismatchAfterRestartWithOldKey is the scenario: after a
 // rotation, a member restarts with only the old key (its key file restored
 // from an old copy). Both sides report the mismatch, naming the key the
-// other speaks, on the first datagram or stream that does not open (Count
-// 1: no later than one protocol period after the first one arrives), and
+// other speaks, the restarted node on the first datagram that does not
+// open (Count 1) and the seed on the restarted node's join stream, and
 // the member rejoins once its key file is fixed and it restarts, with no
 // other member restarted.
 func TestKeyMismatchAfterRestartWithOldKey(t *testing.T) {
@@ -75,8 +75,19 @@ func TestKeyMismatchAfterRestartWithOldKey(t *testing.T) {
 	if err := lost.Keyring().Save(oldFile); err != nil {
 		t.Fatal(err)
 	}
-	for _, nd := range c.nodes {
-		rotate(t, nd.Keyring(), testKey, testKey2)
+	// Rotate as an operator would: install everywhere, then use, then
+	// remove. Rotating node by node would let a member that still speaks
+	// the old key reach one that has removed it, a mismatch of its own.
+	for _, step := range []func(*keyring.Keyring) error{
+		func(r *keyring.Keyring) error { return r.Install(testKey2) },
+		func(r *keyring.Keyring) error { return r.Use(testKey2) },
+		func(r *keyring.Keyring) error { return r.Remove(testKey) },
+	} {
+		for _, nd := range c.nodes {
+			if err := step(nd.Keyring()); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
 	addr := lost.Myself().Addr
 	lost.Shutdown()
@@ -94,14 +105,22 @@ func TestKeyMismatchAfterRestartWithOldKey(t *testing.T) {
 
 	// The seed: the joiner's stream speaks the old key, and the seed names
 	// the member at that address.
+	// Datagrams and streams sealed before a member switched keys may still
+	// arrive after the seed removed the old key, the lost member's old
+	// process's among them (a datagram from the same address, counted in
+	// the same entry): the report that matters is the one about the
+	// restarted process's join stream.
+	fromLost := func(ev Event) bool {
+		return ev.KeyMismatch.Fingerprint == fpHex(testKey) && ev.KeyMismatch.Addr == addr && ev.KeyMismatch.Stream
+	}
 	waitFor(t, 5*time.Second, "the seed to report the old key", func() bool {
-		_, ok := seedEvents.find(func(ev Event) bool { return ev.KeyMismatch.Fingerprint == fpHex(testKey) })
+		_, ok := seedEvents.find(fromLost)
 		return ok
 	})
-	ev, _ := seedEvents.find(func(ev Event) bool { return ev.KeyMismatch.Fingerprint == fpHex(testKey) })
+	ev, _ := seedEvents.find(fromLost)
 	km := ev.KeyMismatch
-	if km.Reason != MismatchUnknownKey || km.Addr != addr || km.Member != "lost" || ev.Member.Name != "lost" || !km.Stream || km.Count != 1 {
-		t.Fatalf("seed's event: %+v", km)
+	if km.Reason != MismatchUnknownKey || km.Addr != addr || km.Member != "lost" || ev.Member.Name != "lost" || !km.Stream {
+		t.Fatalf("seed's event: %#v", km)
 	}
 	want := fmt.Sprintf("node at %v (member lost) speaks key %s, which we do not hold", addr, fpHex(testKey))
 	if km.String() != want {
@@ -125,9 +144,14 @@ func TestKeyMismatchAfterRestartWithOldKey(t *testing.T) {
 	if len(list) == 0 || list[0].Fingerprint != fpHex(testKey2) {
 		t.Fatalf("restarted node's KeyMismatches: %+v", list)
 	}
-	inSeed := seed.KeyMismatches()
-	if len(inSeed) != 1 || inSeed[0].Addr != addr || inSeed[0].Member != "lost" {
-		t.Fatalf("seed's KeyMismatches: %+v", inSeed)
+	var lostInSeed []KeyMismatch
+	for _, km := range seed.KeyMismatches() {
+		if km.Addr == addr {
+			lostInSeed = append(lostInSeed, km)
+		}
+	}
+	if len(lostInSeed) != 1 || lostInSeed[0].Member != "lost" {
+		t.Fatalf("seed's KeyMismatches about %v: %+v", addr, lostInSeed)
 	}
 
 	// Fix the key file and restart the lost member; nobody else restarts.
