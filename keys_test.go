@@ -132,6 +132,12 @@ func TestRotateKeyStopsAtAPartition(t *testing.T) {
 		others = append(others, nd.Myself().Addr)
 	}
 	c.net.Partition(others, []netip.AddrPort{cut.Myself().Addr})
+	// node-0 suspects node-4 a probe round or two after the cut (0.2 to
+	// 0.7 s), and a suspect member is asked like an alive one
+	// (TestRotateKeyWaitsForASuspect), so the rotation below stops at
+	// node-4 unless node-0 has already declared it dead, which it cannot
+	// do sooner than the shortest suspicion timeout after suspecting it,
+	// α·max(1, log10 5)·period = 1 s with ProfileLocal (α = 5).
 	newKey := bytes.Repeat([]byte{77}, 32)
 	rep, err := c.nodes[0].RotateKey(context.Background(), newKey)
 	if !errors.Is(err, ErrKeyOpIncomplete) || rep.Done || !strings.Contains(err.Error(), "node-4") {
