@@ -58,8 +58,9 @@ var (
 type KeyReport struct {
 	// Op is "install", "use", "remove" or "list".
 	Op string
-	// Asked lists the members asked: every alive member, this one
-	// included.
+	// Asked lists the members asked: every alive or suspect member, this
+	// one included (a suspect member may be running, and a key operation
+	// that went on without it could cut it off).
 	Asked []string
 	// Answered lists the members that answered, with or without error.
 	Answered []string

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -131,6 +132,12 @@ func TestRotateKeyStopsAtAPartition(t *testing.T) {
 		others = append(others, nd.Myself().Addr)
 	}
 	c.net.Partition(others, []netip.AddrPort{cut.Myself().Addr})
+	// node-0 suspects node-4 a probe round or two after the cut (0.2 to
+	// 0.7 s), and a suspect member is asked like an alive one
+	// (TestRotateKeyWaitsForASuspect), so the rotation below stops at
+	// node-4 unless node-0 has already declared it dead, which it cannot
+	// do sooner than the shortest suspicion timeout after suspecting it,
+	// α·max(1, log10 5)·period = 1 s with ProfileLocal (α = 5).
 	newKey := bytes.Repeat([]byte{77}, 32)
 	rep, err := c.nodes[0].RotateKey(context.Background(), newKey)
 	if !errors.Is(err, ErrKeyOpIncomplete) || rep.Done || !strings.Contains(err.Error(), "node-4") {
@@ -145,5 +152,38 @@ func TestRotateKeyStopsAtAPartition(t *testing.T) {
 	c.everyoneSees(c.nodes, names(c.nodes), StateAlive, 30*time.Second)
 	if rep, err = c.nodes[0].RotateKey(context.Background(), newKey); err != nil || !rep.Done {
 		t.Fatalf("RotateKey again after the partition healed: %v", err)
+	}
+}
+
+// TestRotateKeyWaitsForASuspect: a member that is only suspected may still
+// be running (Lifeguard §4.2), so a key operation waits for it as for an
+// alive one: RotateKey started while node-4 is cut off and suspected stops
+// at the install, naming it, instead of going on without it and cutting it
+// off for good.
+func TestRotateKeyWaitsForASuspect(t *testing.T) {
+	t.Parallel()
+	// node-4 must stay suspect, not dead, from when node-0 suspects it
+	// until the install has given up on it (one query timeout), however
+	// long a loaded host stalls this goroutine in between: make the
+	// shortest suspicion timeout, α·max(1, log10 5)·period = α·period, 30 s.
+	period := ProfileLocal.protocol().ProbeInterval
+	alpha := float64(30*time.Second) / float64(period)
+	c, _ := joinedCluster(t, 5, WithSuspicionMult(alpha, 1))
+	cut := c.nodes[4]
+	others := make([]netip.AddrPort, 0, 4)
+	for _, nd := range c.nodes[:4] {
+		others = append(others, nd.Myself().Addr)
+	}
+	c.net.Partition(others, []netip.AddrPort{cut.Myself().Addr})
+	c.everyoneSees(c.nodes[:1], []string{"node-4"}, StateSuspect, 10*time.Second)
+	rep, err := c.nodes[0].RotateKey(context.Background(), bytes.Repeat([]byte{78}, 32))
+	if !errors.Is(err, ErrKeyOpIncomplete) || rep.Done || len(rep.Steps) != 1 ||
+		!slices.Contains(rep.Steps[0].Asked, "node-4") || !slices.Equal(rep.Steps[0].Missing, []string{"node-4"}) {
+		t.Fatalf("RotateKey with node-4 suspected: %v, steps %v; want it asked, missing, and the rotation stopped at the install", err, rep.Steps)
+	}
+	for _, nd := range c.nodes[:4] {
+		if !bytes.Equal(nd.Keyring().Primary(), testKey) {
+			t.Fatalf("%s switched keys though node-4 could not follow", nd.Myself().Name)
+		}
 	}
 }

@@ -197,7 +197,7 @@ func (n *Node) startQuery(q *query.Query, timeout time.Duration) (*QueryResult, 
 	expected := map[string]netip.AddrPort{}
 	n.reportBuf = n.core.AppendMembers(n.reportBuf[:0])
 	for _, m := range n.reportBuf {
-		if m.State == swim.StateAlive && q.Matches(m.Name, m.Payload) {
+		if expects(q.Name, m.State) && q.Matches(m.Name, m.Payload) {
 			expected[m.Name] = m.Addr
 		}
 	}
@@ -218,6 +218,18 @@ func (n *Node) startQuery(q *query.Query, timeout time.Duration) (*QueryResult, 
 		n.onQuery(body[1:])
 	}
 	return res, nil
+}
+
+// expects reports whether a query named name waits for a member in state
+// st. A query waits for the alive members; a key operation waits for the
+// suspect ones too. A suspect member may well be running (Lifeguard §4.2:
+// suspicion is a question, not a verdict), and a key operation that left it
+// out would go on without it: RotateKey would then make the others seal
+// with a key it does not hold and remove the one it does, and cut it off
+// for good. Waiting for it instead makes the step incomplete, naming it,
+// until it answers or is declared dead.
+func expects(name string, st swim.State) bool {
+	return st == swim.StateAlive || (name == keysQuery && st == swim.StateSuspect)
 }
 
 // queryTick asks again the members that have not answered and ends the
