@@ -52,48 +52,18 @@ func (p Profile) String() string {
 	return fmt.Sprintf("profile(%d)", uint8(p))
 }
 
-// protocol returns the swim configuration of the profile.
+// protocol returns the swim configuration of the profile (swim's
+// LANConfig, WANConfig and LocalConfig, so that the simulator runs exactly
+// what a node runs).
 func (p Profile) protocol() swim.Config {
-	c := swim.DefaultConfig()
-	// Gossip on a timer of its own while there is news (memberlist's
-	// values): joins and deaths reach everyone in under a second instead
-	// of waiting a period per hop; an idle cluster sends nothing extra.
-	c.GossipFanout, c.GossipInterval = 3, 200*time.Millisecond
-	// α per profile from the measured frontier of detection time against
-	// false deaths (docs/performance.md, "The frontier"): with the stream
-	// fallback no healthy member is falsely suspected at any α from 2 to 6
-	// under up to 20 % loss, so α trades detection time against how often
-	// a member that stalls for about a period is declared dead and returns.
 	switch p {
-	case ProfileLAN:
-		// Crash → every member holds it dead in 4.5–4.8 s at n = 16
-		// (6.6 s at α = 4, memberlist's 6.8 s).
-		c.SuspicionMult = 2
 	case ProfileWAN:
-		c.ProbeInterval = 5 * time.Second
-		c.AckTimeout = 3 * time.Second
-		c.AckTimeoutMin = time.Second
-		c.AckTimeoutMax = 4 * time.Second
-		// 20–25 % sooner than α = 6, for rare flaps of stalled members.
-		c.SuspicionMult = 4
-		c.PushPullInterval = 60 * time.Second
-		c.DeadProbeInterval = 15 * time.Second
-		c.RepairInterval = 10 * time.Second
-		c.GossipFanout, c.GossipInterval = 4, 500*time.Millisecond
+		return swim.WANConfig()
 	case ProfileLocal:
-		c.ProbeInterval = 200 * time.Millisecond
-		c.AckTimeout = 100 * time.Millisecond
-		c.AckTimeoutMin = 20 * time.Millisecond
-		c.AckTimeoutMax = 150 * time.Millisecond
-		// A 200 ms stall is common on a loaded host: α = 5 flaps stalled
-		// members a third as often as α = 3, for 0.1–1.1 s of detection.
-		c.SuspicionMult = 5
-		c.PushPullInterval = 5 * time.Second
-		c.DeadProbeInterval = time.Second
-		c.RepairInterval = time.Second
-		c.GossipInterval = 50 * time.Millisecond
+		return swim.LocalConfig()
+	default:
+		return swim.LANConfig()
 	}
-	return c
 }
 
 type config struct {

@@ -22,7 +22,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/meshward/membership/swim/swimtest"
+	"github.com/meshward/membership/swim"
 )
 
 // The Docker scenarios run only with MEMBERSHIP_DOCKER=1, with a docker
@@ -45,9 +45,8 @@ const scriptLabel = "io.meshward.membership.cluster"
 var staleName = regexp.MustCompile(`^mit-(\d+)-[0-9a-f]{8}`)
 
 // lan is the protocol configuration of ProfileLAN, which the Docker
-// scenarios run (swimtest.ProfileConfig, kept equal to options.go's by
-// TestProfilesMatchSimulator).
-var lan, _ = swimtest.ProfileConfig("lan")
+// scenarios run.
+var lan = swim.LANConfig()
 
 // The bounds the scenarios assert, derived from lan for a cluster of n live
 // members. They assume healthy members (a Lifeguard health score of zero),

@@ -54,7 +54,7 @@ const (
 // measure a new knob (a stream fallback for failed probes, say) on the
 // same frontier.
 var frontierVariants = map[string]func(c *swim.Config){
-	// The profiles as options.go defines them.
+	// The node's profiles (swim/profiles.go).
 	"": func(*swim.Config) {},
 	// Without the stream ping after a late datagram ack (what the first
 	// sweep, before the fallback was merged, measured).
