@@ -12,9 +12,10 @@
 //
 // # Driving a Core
 //
-// One goroutine owns a Core, built with New from a Config (DefaultConfig is
-// the LAN preset), our own Member identity, a *rand.Rand and the current
-// time. The runtime loop is:
+// One goroutine owns a Core, built with New from a Config (DefaultConfig
+// holds the protocol's base values; LANConfig, WANConfig and LocalConfig
+// are the node runtime's profiles), our own Member identity, a *rand.Rand
+// and the current time. The runtime loop is:
 //
 //   - on a received datagram: decode it into a []Message and call Step(now,
 //     from, msgs);
