@@ -8,8 +8,9 @@ import (
 	"time"
 )
 
-// Config holds every knob of the protocol. Start from DefaultConfig (the LAN
-// preset) and change what you need; New validates the result. Each field's
+// Config holds every knob of the protocol. Start from DefaultConfig, or
+// from one of the node runtime's profiles (LANConfig, WANConfig,
+// LocalConfig), and change what you need; New validates the result. Each field's
 // comment gives its default and the reason for it.
 type Config struct {
 	// ProbeInterval is the protocol period T' (SWIM §3.1): one probe of one
@@ -227,7 +228,9 @@ type Config struct {
 	MessageSize func(*Message) int
 }
 
-// DefaultConfig returns the LAN preset: the values documented on each field.
+// DefaultConfig returns the values documented on each field: SWIM's and
+// memberlist's LAN values, without a gossip timer, with α = 4. LANConfig,
+// which the node runtime uses by default, adds the gossip timer and α = 2.
 func DefaultConfig() Config {
 	c := Config{
 		ProbeInterval:           time.Second,
