@@ -138,7 +138,8 @@ type Config struct {
 
 	// RepairInterval is the shortest time between two exchanges triggered
 	// by a digest mismatch (fast repair). Default 5s. Zero disables fast
-	// repair.
+	// repair, and with it the acks that tell a prober we do not know it
+	// (StrangerDigest), which would otherwise fill partial views.
 	RepairInterval time.Duration
 
 	// MaxMembers caps the member table, tombstones included; news of more

@@ -469,10 +469,14 @@ func (c *Core) updateMsg(m *member) Message {
 
 // Digest returns the digest of our view that pings and acks carry: a sum of
 // a hash of (name, incarnation) over the live members, ourselves included,
-// kept up to date in O(1) per change. Never zero.
+// kept up to date in O(1) per change. Never zero, nor zero in its low 32
+// bits.
 func (c *Core) Digest() uint64 {
-	if c.digest == 0 {
-		return 1
+	// Never 0 in its low 32 bits either, which is all a compact datagram
+	// carries: an ack with digest 0 says its sender does not know the
+	// prober (StrangerDigest).
+	if uint32(c.digest) == 0 {
+		return c.digest | 1
 	}
 	return c.digest
 }

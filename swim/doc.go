@@ -85,7 +85,8 @@
 //     (StrangerDigest), and the prober sends it its alive message at once:
 //     a member that missed every retransmission of a joiner's alive
 //     message in a join storm under loss learns of the joiner at the
-//     joiner's next probe of it, not at the next push-pull.
+//     joiner's next probe of it, not at the next push-pull. Both are off
+//     when RepairInterval is 0.
 //   - Allow-lists: members outside one (Allow: names, addresses, networks)
 //     are never added, probed, gossiped about or answered, whoever passes
 //     news of them on (allow.go).

@@ -498,7 +498,7 @@ func (c *Core) handleProbe(from netip.AddrPort, p *Message) {
 		// digest 0 (StrangerDigest): the prober then sends us its alive
 		// message, instead of waiting for push-pull to tell us of it.
 		digest := c.Digest()
-		if sender == nil && p.From != c.self.name {
+		if sender == nil && p.From != c.self.name && c.cfg.RepairInterval > 0 {
 			digest = StrangerDigest
 		}
 		c.sendWithin(from, Message{Kind: KindAck, Seq: p.Seq, From: c.self.name, Digest: digest}, sender, introduce,
@@ -580,7 +580,10 @@ func (c *Core) handleAck(from netip.AddrPort, p *Message) {
 			result = ProbeDirect
 			c.sampleRTT(c.now - pr.start)
 			if p.Digest == StrangerDigest {
+				// Its view lacks us, so it differs from ours: introduce
+				// ourselves at once, and repair as for any mismatch.
 				c.introduceSelf(t)
+				c.repairWith(from, t)
 			} else {
 				c.repair(p.Digest, from, t)
 			}
@@ -636,7 +639,16 @@ func (c *Core) repair(d uint64, from netip.AddrPort, sender *member) {
 	// Digests compare on their low 32 bits, all a compact datagram carries
 	// (docs/codec.md): views that differ match by chance with probability
 	// 2^-32, and the periodic push-pull repairs them anyway.
-	if c.cfg.RepairInterval <= 0 || d == 0 || uint32(d) == uint32(c.Digest()) || len(c.queue) > 0 ||
+	if d == 0 || uint32(d) == uint32(c.Digest()) {
+		return
+	}
+	c.repairWith(from, sender)
+}
+
+// repairWith asks for a state exchange with sender, whose view differs from
+// ours, under repair's conditions.
+func (c *Core) repairWith(from netip.AddrPort, sender *member) {
+	if c.cfg.RepairInterval <= 0 || len(c.queue) > 0 ||
 		sender == nil || sender == c.self || !sender.live() || sender.addr != from ||
 		c.now-c.lastRepair < int64(c.cfg.RepairInterval) {
 		return
