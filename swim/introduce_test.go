@@ -63,3 +63,14 @@ func TestStrangerLearnsProberFromIntroduction(t *testing.T) {
 		t.Fatalf("answer of a member that knows the prober: %+v, want its digest", acks)
 	}
 }
+
+// With fast repair off (RepairInterval 0, as for partial views), a
+// stranger acks with its digest and nobody introduces itself.
+func TestNoStrangerAckWithoutRepair(t *testing.T) {
+	stranger := newTestCore(t, 1, func(c *Config) { c.RepairInterval = 0 })
+	stranger.Step(t0, testAddr(0), []Message{{Kind: KindPing, Seq: 5, From: testName(0), Name: testName(1), Digest: 77}})
+	acks := datagramsTo(stranger.Ready(), testAddr(0))
+	if len(acks) != 1 || acks[0].Msgs[0].Kind != KindAck || acks[0].Msgs[0].Digest != stranger.Digest() {
+		t.Fatalf("answer %+v, want one ack with the stranger's own digest", acks)
+	}
+}
