@@ -261,6 +261,16 @@ func (t *Net) DialStream(ctx context.Context, to netip.AddrPort) (net.Conn, erro
 	defer stop()
 	to = unmapPort(to)
 	var d net.Dialer
+	// Dial from the address we are bound to, when it is a specific one:
+	// the peer, its allow-list and any firewall between us then see the
+	// same source for our streams as for our datagrams. Left to the
+	// kernel, a host with several addresses may pick another (on loopback,
+	// a dial to 127.0.0.1 leaves from 127.0.0.1 whatever we bound).
+	if ua, ok := t.udp.LocalAddr().(*net.UDPAddr); ok && !ua.IP.IsUnspecified() {
+		if local, ok := netip.AddrFromSlice(ua.IP); ok && local.Unmap().Is4() == to.Addr().Is4() {
+			d.LocalAddr = &net.TCPAddr{IP: ua.IP, Zone: ua.Zone}
+		}
+	}
 	c, err := d.DialContext(ctx, "tcp", to.String())
 	if err != nil {
 		if t.closed.Load() {
