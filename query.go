@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/meshward/membership/internal/query"
@@ -66,7 +67,7 @@ type QueryResult struct {
 	responses chan QueryResponse
 	acks      chan string
 	done      chan struct{}
-	missing   []string // set before done closes
+	missing   atomic.Pointer[[]string] // set before any channel closes
 	node      *Node
 }
 
@@ -87,14 +88,14 @@ func (r *QueryResult) Deadline() time.Time { return r.deadline }
 func (r *QueryResult) Expected() int { return r.expected }
 
 // Missing lists the expected members that had not answered when the
-// query ended; before that it is nil.
+// query ended; before that it is nil. It is set before any of the
+// query's channels closes, so a caller that has seen Responses, Acks or
+// Done closed reads the final list.
 func (r *QueryResult) Missing() []string {
-	select {
-	case <-r.done:
-		return r.missing
-	default:
-		return nil
+	if m := r.missing.Load(); m != nil {
+		return *m
 	}
+	return nil
 }
 
 // Close stops collecting before the deadline.
@@ -264,7 +265,8 @@ func (n *Node) endQuery(oq *originQuery, now time.Time) {
 	} else {
 		n.met.UserQuery(metrics.QueryTimedOut)
 	}
-	oq.result.missing = oq.pending.Missing()
+	missing := oq.pending.Missing()
+	oq.result.missing.Store(&missing)
 	close(oq.result.responses)
 	close(oq.result.acks)
 	close(oq.result.done)
