@@ -155,6 +155,13 @@ func TestAppStateConverges(t *testing.T) {
 			WithProtocol(func(c *swim.Config) { c.PushPullInterval = 300 * time.Millisecond }))
 	}
 	c.joinAll()
+	// Its state rides the periodic exchange, so the exchange is kept
+	// with members whose view agrees with ours (swim.Config.PushPullAgreed).
+	for _, nd := range c.nodes {
+		if !nd.pcfg.PushPullAgreed {
+			t.Fatalf("%s exchanges application state but skips periodic exchanges in agreement", nd.cfg.name)
+		}
+	}
 	// The join exchanges: the seed got each joiner's state, and each
 	// joiner the seed's, flagged as a join.
 	for i := 1; i < 3; i++ {

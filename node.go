@@ -192,6 +192,9 @@ func New(opts ...Option) (n *Node, err error) {
 	for _, f := range cfg.tweaks {
 		f(&pcfg)
 	}
+	// Periodic exchanges with members whose view equals ours carry
+	// nothing, unless the application's own state rides on them.
+	pcfg.PushPullAgreed = pcfg.PushPullAgreed || cfg.state != nil
 	pcfg.CompoundOverhead = codec.HeaderSize
 	pcfg.MessageSize = codec.MessageSize
 	widest := pcfg

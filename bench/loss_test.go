@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"testing"
@@ -89,9 +91,13 @@ func TestLoss(t *testing.T) {
 				if !keep[v.key] {
 					continue
 				}
-				r := runLossChild(t, ns, lossRequest{
+				req := lossRequest{
 					Variant: v.key, N: p.n, Warmup: p.warmup, Window: p.window, Timeout: p.timeout,
-				})
+				}
+				if dir := os.Getenv("MEMBERSHIP_BENCH_LOSS_CPUPROFILE"); dir != "" {
+					req.CPUProfile = filepath.Join(dir, fmt.Sprintf("%s-p%02.0f-run%d.pprof", v.key, 100*loss, run))
+				}
+				r := runLossChild(t, ns, req)
 				r.Run, r.Name, r.Loss = run, v.name, loss
 				t.Logf("P=%.2f run %d %s: %s", loss, run, v.name, r.summary())
 				rs = append(rs, r)
@@ -124,6 +130,9 @@ type lossRequest struct {
 	Variant                 string
 	N                       int
 	Warmup, Window, Timeout time.Duration
+	// CPUProfile, when set, is the file the child writes a CPU profile of
+	// its window to (MEMBERSHIP_BENCH_LOSS_CPUPROFILE names the directory).
+	CPUProfile string
 }
 
 // lossResult is what one cluster measured. Counts are over the window,
@@ -328,9 +337,11 @@ func runLossCluster(t *testing.T, req lossRequest) lossResult {
 	// steady rate, as in TestCompare; it is method, not a wait for a
 	// condition.
 	time.Sleep(req.Warmup)
+	stopProfile := startCPUProfile(t, req.CPUProfile)
 	k0, s0, cpu0, w0 := counts(), c.snapshot(), cpuTime(t), time.Now()
 	time.Sleep(req.Window)
 	k1, s1, cpu1, elapsed := counts(), c.snapshot(), cpuTime(t), time.Since(w0)
+	stopProfile()
 
 	perNodeSec := float64(req.N) * elapsed.Seconds()
 	r.Window = elapsed.Seconds()
@@ -345,6 +356,30 @@ func runLossCluster(t *testing.T, req lossRequest) lossResult {
 		}
 	}
 	return r
+}
+
+// startCPUProfile writes a CPU profile to path until the returned function
+// is called; with an empty path it does nothing. The profile covers the
+// window only, so that the comparison's CPU column can be read by function
+// (go tool pprof -top path).
+func startCPUProfile(t *testing.T, path string) func() {
+	t.Helper()
+	if path == "" {
+		return func() {}
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatalf("cpu profile: %v", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		t.Fatalf("cpu profile %s: %v", path, err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			t.Errorf("cpu profile %s: %v", path, err)
+		}
+	}
 }
 
 func envLosses(t *testing.T, name string, def []float64) []float64 {

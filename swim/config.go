@@ -82,8 +82,9 @@ type Config struct {
 	SuspicionConfirmations int
 
 	// StreamFallback also pings the target of a periodic probe over the
-	// runtime's stream transport when its datagram ack is late, at the
-	// moment the indirect ping-reqs go out (Output.StreamProbes, answered
+	// runtime's stream transport when neither its direct ack nor an
+	// indirect one has come one ack timeout after the ping-reqs went out
+	// (at most half the rest of the period; Output.StreamProbes, answered
 	// with StreamProbeResult). If no datagram ack, direct or indirect,
 	// has come by the end of the period but the stream ack has, the target
 	// is not suspected (ProbeStream). Default true, as memberlist's TCP
@@ -134,7 +135,19 @@ type Config struct {
 	// 32 members it is stretched by one interval per doubling of n, as
 	// memberlist does, since each exchange costs O(n). Zero disables it;
 	// Join and fast repair still ask for exchanges.
+	//
+	// A periodic exchange is not asked for when the member chosen is known
+	// to hold the view we hold: one of its pings or acks within the
+	// interval carried our current digest. Fast repair then stands in for
+	// it (a later digest that differs asks for an exchange), so this
+	// needs RepairInterval above zero; PushPullAgreed turns it off.
 	PushPullInterval time.Duration
+
+	// PushPullAgreed asks for every periodic exchange, also with members
+	// whose view is known to equal ours. Set it when the exchange carries
+	// more than the view: the node sets it for applications that exchange
+	// their own state with it (WithState).
+	PushPullAgreed bool
 
 	// RepairInterval is the shortest time between two exchanges triggered
 	// by a digest mismatch (fast repair). Default 5s. Zero disables fast

@@ -123,8 +123,10 @@ type probeState struct {
 	endAt    int64
 	helpers  []string
 	nacks    int
-	// The stream fallback (streamprobe.go): whether the runtime was asked
-	// for a stream ping and whether it was acked.
+	// The stream fallback (streamprobe.go): when the stream ping is due
+	// (once the ping-reqs have had their time), whether the runtime was
+	// asked for it, whether it was acked and when.
+	streamFrom  int64
 	streamAsked bool
 	streamOK    bool
 	streamAt    int64
@@ -725,6 +727,8 @@ func (c *Core) NextDeadline() time.Time {
 	if c.probe.active {
 		if !c.probe.indirect {
 			d = min(d, c.probe.ackAt)
+		} else if c.cfg.StreamFallback && !c.probe.streamAsked {
+			d = min(d, c.probe.streamFrom)
 		}
 		d = min(d, c.probe.endAt)
 	}

@@ -48,6 +48,14 @@ type member struct {
 	movedAt    int64
 	conflictAt int64
 
+	// agreedDigest is the low 32 bits of our digest when a ping or ack
+	// from it last carried the same digest, at agreedAt (ns since
+	// Core.t0); agreed says whether that ever happened. See
+	// Core.knownAgreed.
+	agreedDigest uint32
+	agreedAt     int64
+	agreed       bool
+
 	// streamOnly counts our periodic probes of it in a row that only the
 	// stream fallback acked (streamprobe.go).
 	streamOnly int

@@ -55,7 +55,7 @@ func TestQuietWhileUnhealthy(t *testing.T) {
 	c.Advance()
 	c.Tick(c.NextDeadline()) // ping-reqs
 	c.Advance()
-	c.Tick(c.NextDeadline()) // end of the probe
+	endProbe(c)
 	if c.Count(CountProbeFailures) != 1 {
 		t.Fatalf("probe failures %d, want 1", c.Count(CountProbeFailures))
 	}

@@ -260,7 +260,8 @@ const (
 	CountStreamAcks   // periodic probes saved by a stream ack alone (ProbeStream)
 	CountStreamOnly   // EventStreamOnly reports
 	// Added later still.
-	CountIntroductions // alive messages sent to a member whose ack said it did not know us
+	CountIntroductions   // alive messages sent to a member whose ack said it did not know us
+	CountPushPullsAgreed // periodic state exchanges not asked for: the member's view was known to equal ours
 	numCounters
 )
 
@@ -278,6 +279,7 @@ var counterNames = [...]string{
 	"broadcast_replaced", "broadcast_stale", "broadcast_dropped", "broadcast_origin_evicted",
 	"stream_probes", "stream_acks", "stream_only",
 	"introductions",
+	"push_pulls_agreed",
 }
 
 // String returns the counter's snake_case metric name.

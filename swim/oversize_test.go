@@ -12,6 +12,9 @@ import (
 func TestOversizedUpdateIsDropped(t *testing.T) {
 	c := newTestCore(t, 0, func(cfg *Config) {
 		cfg.GossipInterval = 200 * time.Millisecond
+		// No stream ping deadline within the period, so that the next
+		// deadline tells whether the gossip timer still runs.
+		cfg.StreamFallback = false
 		cfg.MessageSize = func(m *Message) int {
 			if string(m.Payload) == "oversize" {
 				return 1 << 20

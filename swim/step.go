@@ -639,10 +639,29 @@ func (c *Core) repair(d uint64, from netip.AddrPort, sender *member) {
 	// Digests compare on their low 32 bits, all a compact datagram carries
 	// (docs/codec.md): views that differ match by chance with probability
 	// 2^-32, and the periodic push-pull repairs them anyway.
-	if d == 0 || uint32(d) == uint32(c.Digest()) {
+	if d == 0 {
+		return
+	}
+	if uint32(d) == uint32(c.Digest()) {
+		if sender != nil && sender != c.self && sender.addr == from {
+			sender.agreedDigest, sender.agreedAt, sender.agreed = uint32(d), c.now, true
+		}
 		return
 	}
 	c.repairWith(from, sender)
+}
+
+// knownAgreed reports whether m's view is known to equal ours: within the
+// last push-pull interval, a ping or ack of m's carried the digest we
+// still have. A periodic exchange with it would then carry nothing either
+// side lacks (but for a 2^-32 chance of equal digests of different views).
+// It needs fast repair: with it, a digest that differs in a later ping or
+// ack asks for an exchange, so skipping the periodic one loses nothing;
+// without it, the periodic exchange is the only anti-entropy there is.
+// Config.PushPullAgreed turns the skipping off.
+func (c *Core) knownAgreed(m *member) bool {
+	return !c.cfg.PushPullAgreed && c.cfg.RepairInterval > 0 && m.agreed &&
+		c.now-m.agreedAt < c.pushPullInterval() && m.agreedDigest == uint32(c.Digest())
 }
 
 // repairWith asks for a state exchange with sender, whose view differs from

@@ -1,6 +1,7 @@
 package swim
 
 import (
+	"net/netip"
 	"testing"
 	"time"
 )
@@ -30,10 +31,74 @@ func lateAck(t *testing.T, c *Core, now *time.Time) (Message, []StreamProbe) {
 	}
 	c.Advance()
 	*now = c.NextDeadline()
-	c.Tick(*now)
+	c.Tick(*now) // the ack timeout: ping-reqs
+	reqs := 0
+	for _, d := range c.Ready().Datagrams {
+		if d.Msgs[0].Kind == KindPingReq {
+			reqs++
+		}
+	}
+	if reqs == 0 {
+		// Nobody to ask: the stream ping goes out at once.
+		sp := append([]StreamProbe(nil), c.Ready().StreamProbes...)
+		c.Advance()
+		return ping, sp
+	}
+	if n := len(c.Ready().StreamProbes); n != 0 {
+		t.Fatalf("%d stream pings asked with the ping-reqs, want none before they had their time", n)
+	}
+	c.Advance()
+	*now = c.NextDeadline()
+	c.Tick(*now) // the ping-reqs had their time: the stream ping
 	sp := append([]StreamProbe(nil), c.Ready().StreamProbes...)
 	c.Advance()
 	return ping, sp
+}
+
+// TestStreamPingWaitsForThePingReqs: the stream ping goes out one ack
+// timeout after the ping-reqs, not with them, so that a probe an indirect
+// ack saves costs no stream; the stream keeps the rest of the period.
+func TestStreamPingWaitsForThePingReqs(t *testing.T) {
+	c := newTestCore(t, 0, nil)
+	know(t, c, 8)
+	now := t0
+	_, ping := probeOnce(t, c, &now)
+	start := now
+	c.Advance()
+	ackAt := c.NextDeadline()
+	c.Tick(ackAt)
+	var helper Message
+	var helperAddr netip.AddrPort
+	for _, d := range c.Ready().Datagrams {
+		if d.Msgs[0].Kind == KindPingReq {
+			helper, helperAddr = d.Msgs[0], d.To
+		}
+	}
+	if helper.Kind != KindPingReq || len(c.Ready().StreamProbes) != 0 {
+		t.Fatalf("at the ack timeout: ping-req %+v, %d stream pings; want ping-reqs and no stream ping", helper, len(c.Ready().StreamProbes))
+	}
+	c.Advance()
+	due := c.NextDeadline()
+	end := start.Add(c.cfg.ProbeInterval)
+	if want := ackAt.Add(min(c.AckTimeout(), end.Sub(ackAt)/2)); !due.Equal(want) {
+		t.Fatalf("stream ping due %v after the ping-reqs, want one ack timeout (%v) or half the %v left", due.Sub(ackAt), c.AckTimeout(), end.Sub(ackAt))
+	}
+	if due.Sub(ackAt) > end.Sub(due) {
+		t.Fatalf("the stream ping leaves %v of the period, less than the ping-reqs had", end.Sub(due))
+	}
+	// An indirect ack before then: no stream ping at all.
+	c.Step(due.Add(-time.Millisecond), helperAddr, []Message{{Kind: KindAck, Seq: ping.Seq, From: ping.Name}})
+	c.Advance()
+	for now := due; now.Before(start.Add(c.cfg.ProbeInterval)); now = now.Add(50 * time.Millisecond) {
+		c.Tick(now)
+		if n := len(c.Ready().StreamProbes); n != 0 {
+			t.Fatalf("%d stream pings after an indirect ack", n)
+		}
+		c.Advance()
+	}
+	if c.Count(CountStreamProbes) != 0 {
+		t.Fatalf("stream_probes %d, want 0", c.Count(CountStreamProbes))
+	}
 }
 
 // TestStreamAckSparesSuspicion: a probe that no datagram ack answers but

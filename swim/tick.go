@@ -16,6 +16,9 @@ func (c *Core) Tick(now time.Time) {
 	if pr.active && !pr.indirect && c.now >= pr.ackAt {
 		c.goIndirect()
 	}
+	if pr.active && pr.indirect && c.now >= pr.streamFrom {
+		c.askStream()
+	}
 	if pr.active && c.now >= pr.endAt {
 		if pr.streamOK {
 			c.probeStreamOnly()
@@ -44,7 +47,11 @@ func (c *Core) Tick(now time.Time) {
 		c.nextPushPull = c.now + c.jittered(c.pushPullInterval())
 		if len(c.order) > 0 && !c.leaving {
 			m := c.order[c.rng.IntN(len(c.order))]
-			c.out.PushPulls = append(c.out.PushPulls, PushPull{To: m.addr, Name: m.name})
+			if c.knownAgreed(m) {
+				c.count[CountPushPullsAgreed]++
+			} else {
+				c.out.PushPulls = append(c.out.PushPulls, PushPull{To: m.addr, Name: m.name})
+			}
 		}
 	}
 }
@@ -95,11 +102,13 @@ func (c *Core) startProbe() {
 }
 
 // goIndirect asks k random members to probe the target (SWIM §3.1), with a
-// nack on timeout when Lifeguard is on (§4.3), and the runtime to ping it
-// over a stream when StreamFallback is on (streamprobe.go).
+// nack on timeout when Lifeguard is on (§4.3), and sets when the runtime is
+// to ping it over a stream if no ack has come by then (StreamFallback,
+// streamprobe.go).
 func (c *Core) goIndirect() {
 	pr := &c.probe
 	pr.indirect = true
+	pr.streamFrom = c.streamPingAt()
 	t := pr.target
 	n := len(c.order)
 	for tries := 0; len(pr.helpers) < c.cfg.IndirectChecks && tries < 3*c.cfg.IndirectChecks+3 && n > 1; tries++ {
@@ -112,7 +121,9 @@ func (c *Core) goIndirect() {
 			Kind: KindPingReq, Seq: pr.seq, From: c.self.name, Name: t.name, Addr: t.addr, Nack: c.cfg.Lifeguard,
 		}, h, false)
 	}
-	c.askStream()
+	if len(pr.helpers) == 0 {
+		pr.streamFrom = c.now // nobody to wait for
+	}
 }
 
 func (c *Core) isHelper(name string) bool {
