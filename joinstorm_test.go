@@ -147,6 +147,9 @@ func runJoinStorm(t testing.TB, n int, opts ...Option) stormRun {
 	r.joinEach = slices.Sorted(slices.Values(each))
 	out := metrics.Label{Name: metrics.LabelDirection, Value: string(metrics.Outbound)}
 	in := metrics.Label{Name: metrics.LabelDirection, Value: string(metrics.Inbound)}
+	for _, nd := range nodes {
+		nd.met.Flush() // the stream bytes are summed until the next report
+	}
 	for _, s := range sinks {
 		tcp, _ := s.Counter(metrics.WireBytesSent, metrics.Label{Name: metrics.LabelChannel, Value: string(metrics.ChannelStream)})
 		r.streamBytes += tcp

@@ -670,6 +670,9 @@ func (n *Node) Shutdown() error {
 			n.endQuery(oq, time.Now())
 		}
 		n.afterMu.Unlock()
+		// Every datagram and stream has ended: hand the sink the last
+		// of the summed counters.
+		n.met.Flush()
 		n.log.Info("shut down")
 	})
 	return err

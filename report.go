@@ -9,13 +9,16 @@ import (
 	"github.com/meshward/membership/swim"
 )
 
-// report publishes gauges and counter increments once a second.
+// report publishes gauges and counter increments once a second, and
+// hands the sink what the per-message counters summed since the last one
+// (metrics.Metrics.Flush).
 func (n *Node) report() {
 	n.reportMismatches(time.Now()) // mismatch.go
 	n.reportEncryption()           // encryption.go
 	if n.met == nil {
 		return
 	}
+	n.met.Flush()
 	c := n.counts()
 	n.met.MemberCounts(c.Alive, c.Suspect, c.Dead, c.Left)
 	n.clockReport()

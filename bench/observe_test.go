@@ -171,7 +171,10 @@ func (o *oursObserver) watch(n *membership.Node) {
 // one key per result the library reports, so that a new result such as a
 // stream fallback shows up without a change here), suspicions and deaths
 // both from the events and from the metrics, refutations (reported once a
-// second by each node), and events lost to a full subscription.
+// second by each node), and events lost to a full subscription. None of
+// them is a traffic counter, which the node sums and hands the sink only
+// once a second (docs/metrics.md): reading those would shift the window's
+// edges by up to a second.
 func (o *oursObserver) snapshot() map[string]float64 {
 	out := map[string]float64{
 		countSuspects: float64(o.suspect.Load()),

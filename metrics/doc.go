@@ -5,7 +5,9 @@
 // Metrics wraps the sink it is given, never go-metrics' process-global one,
 // adds base labels (the node's name) to every metric, and offers one typed
 // method per concept (Probe, Suspicion, MemberCounts, Drop, ...). A nil
-// *Metrics is a valid no-op, so the runtime calls it unconditionally.
+// *Metrics is a valid no-op, so the runtime calls it unconditionally. The
+// counters counted per message or datagram are summed in Metrics and reach
+// the sink on Flush, which the node calls once a second and at Shutdown.
 //
 // NewDogStatsd builds a statsd sink that sends labels as DogStatsD tags
 // (name:1|c|#node:api-7,reason:auth), which statsd_exporter, Datadog and

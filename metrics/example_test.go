@@ -11,7 +11,9 @@ import (
 )
 
 // Metrics writes to the sink it is given, with the node's name on every
-// metric; an in-memory sink lets a test read back what was emitted.
+// metric; an in-memory sink lets a test read back what was emitted. The
+// per-message counters (here MessageSent) are summed and reach the sink
+// on Flush, which a node calls once a second.
 func ExampleMetrics() {
 	sink := metrics.NewInmem()
 	m := metrics.New(sink, metrics.Label{Name: metrics.LabelNode, Value: "api-7"})
@@ -22,6 +24,7 @@ func ExampleMetrics() {
 	m.RTT(metrics.PathDirect, 2*time.Millisecond)
 	m.MemberCounts(4, 1, 0, 0)
 	m.Drop(metrics.DropReplay)
+	m.Flush()
 
 	pings, _ := sink.Counter(metrics.MessagesSent, metrics.Label{Name: metrics.LabelType, Value: "ping"})
 	bytes, _ := sink.Counter(metrics.BytesSent)

@@ -1,9 +1,11 @@
 package metrics
 
 import (
+	"maps"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	gometrics "github.com/armon/go-metrics"
@@ -23,6 +25,10 @@ type ShutdownSink = gometrics.ShutdownSink
 // maxCachedLabelSets bounds the cache of label slices, so label values that
 // vary without bound (a bug in a caller) cost allocations, not memory.
 const maxCachedLabelSets = 1024
+
+// maxBatched bounds the summed counters (one per name and label set), for
+// the same reason: beyond it, a count goes to the sink at once.
+const maxBatched = maxCachedLabelSets
 
 // keys holds the go-metrics key of every known name, split on dots once.
 // Each is clipped (len == cap): go-metrics' statsd sink appends label values
@@ -47,6 +53,16 @@ func keyOf(name string) []string {
 // never to go-metrics' process-global one, so two nodes in one process
 // report separately.
 //
+// The counters counted per message or per datagram (MessageSent,
+// MessageReceived, WireSent, WireReceived, UserMessage) are summed here, in
+// one atomic counter per name and label set, and reach the sink only when
+// Flush is called, as one IncrCounterWithLabels per counter that moved: a
+// sink formats every call (and a statsd sink sends a line per call), too
+// much CPU to spend per datagram (docs/metrics.md). The node calls Flush
+// once a second and at Shutdown; whoever calls those methods on a Metrics
+// of their own must call Flush too. Every other metric goes to the sink at
+// once.
+//
 // A nil *Metrics is valid and emits nothing, so the runtime can call its
 // methods unconditionally. All methods are safe for concurrent use; the
 // typed helpers do not allocate once a label value has been seen (label
@@ -57,10 +73,36 @@ type Metrics struct {
 
 	mu    sync.RWMutex
 	cache map[labelKey][]Label
+
+	// batch holds the summed counters. It is replaced whole, under
+	// batchMu, when a counter is added, so that counting reads it
+	// without a lock.
+	batch   atomic.Pointer[batchSet]
+	batchMu sync.Mutex
 }
 
 // labelKey identifies a cached label slice: up to two labels, plus base.
 type labelKey struct{ n1, v1, n2, v2 string }
+
+// batchKey identifies a summed counter: its name and label set.
+type batchKey struct {
+	name string
+	labelKey
+}
+
+// batched is one summed counter: what was added since the last Flush.
+type batched struct {
+	key    []string
+	labels []Label
+	n      atomic.Uint64
+}
+
+// batchSet is the set of summed counters. It is never modified once
+// published: adding a counter publishes a new one.
+type batchSet struct {
+	byKey map[batchKey]*batched
+	all   []*batched // in the order added, so that Flush emits in that order
+}
 
 // New returns a Metrics writing to sink, adding base labels to every metric
 // (for example Label{Name: LabelNode, Value: "api-7"}). A nil sink yields a
@@ -69,11 +111,63 @@ func New(sink MetricSink, base ...Label) *Metrics {
 	if sink == nil {
 		return nil
 	}
-	return &Metrics{
+	m := &Metrics{
 		sink:  sink,
 		base:  slices.Clip(slices.Clone(base)),
 		cache: make(map[labelKey][]Label),
 	}
+	m.batch.Store(&batchSet{byKey: map[batchKey]*batched{}})
+	return m
+}
+
+// Flush emits what the summed counters (MessageSent, MessageReceived,
+// WireSent, WireReceived, UserMessage) counted since the last Flush: one
+// IncrCounterWithLabels per name and label set that moved, with the sum.
+// Counts made while it runs reach the sink now or with the next Flush,
+// never twice. Sums are kept as integers and handed over as float32, as
+// go-metrics takes them (exact up to 2^24 per counter and Flush). It is
+// safe to call concurrently and on a nil Metrics.
+func (m *Metrics) Flush() {
+	if m == nil {
+		return
+	}
+	for _, c := range m.batch.Load().all {
+		if d := c.n.Swap(0); d > 0 {
+			m.sink.IncrCounterWithLabels(c.key, float32(d), c.labels)
+		}
+	}
+}
+
+// add adds val to the summed counter name with up to two labels plus the
+// base labels, for the next Flush. Once the counter exists this is a map
+// read and an atomic add.
+func (m *Metrics) add(name string, val uint64, n1, v1, n2, v2 string) {
+	k := batchKey{name, labelKey{n1, v1, n2, v2}}
+	if c := m.batch.Load().byKey[k]; c != nil {
+		c.n.Add(val)
+		return
+	}
+	m.addNew(k, val)
+}
+
+// addNew adds a summed counter for k, unless there are maxBatched already:
+// then val goes to the sink at once.
+func (m *Metrics) addNew(k batchKey, val uint64) {
+	m.batchMu.Lock()
+	cur := m.batch.Load()
+	c := cur.byKey[k]
+	if c == nil && len(cur.all) < maxBatched {
+		c = &batched{key: keyOf(k.name), labels: m.labels(k.n1, k.v1, k.n2, k.v2)}
+		next := &batchSet{byKey: maps.Clone(cur.byKey), all: append(slices.Clip(cur.all), c)}
+		next.byKey[k] = c
+		m.batch.Store(next)
+	}
+	m.batchMu.Unlock()
+	if c == nil {
+		m.sink.IncrCounterWithLabels(keyOf(k.name), float32(val), m.labels(k.n1, k.v1, k.n2, k.v2))
+		return
+	}
+	c.n.Add(val)
 }
 
 // Sink returns the sink metrics are written to (nil for a nil Metrics).
@@ -161,41 +255,43 @@ func (m *Metrics) incr(name string, val float32, n1, v1, n2, v2 string) {
 
 // MessageSent counts one message of type typ sent, of size bytes encoded.
 // typ is the message type's name ("ping", "ack", "ping-req", "alive", ...).
+// The counts reach the sink at the next Flush.
 func (m *Metrics) MessageSent(typ string, bytes int) {
 	if m == nil {
 		return
 	}
-	l := m.labels(LabelType, typ, "", "")
-	m.sink.IncrCounterWithLabels(keys[MessagesSent], 1, l)
-	m.sink.IncrCounterWithLabels(keys[BytesSent], float32(bytes), l)
+	m.add(MessagesSent, 1, LabelType, typ, "", "")
+	m.add(BytesSent, uint64(max(bytes, 0)), LabelType, typ, "", "")
 }
 
 // MessageReceived counts one message of type typ received, of size bytes.
+// The counts reach the sink at the next Flush.
 func (m *Metrics) MessageReceived(typ string, bytes int) {
 	if m == nil {
 		return
 	}
-	l := m.labels(LabelType, typ, "", "")
-	m.sink.IncrCounterWithLabels(keys[MessagesReceived], 1, l)
-	m.sink.IncrCounterWithLabels(keys[BytesReceived], float32(bytes), l)
+	m.add(MessagesReceived, 1, LabelType, typ, "", "")
+	m.add(BytesReceived, uint64(max(bytes, 0)), LabelType, typ, "", "")
 }
 
 // WireSent counts n sealed bytes sent over channel c: a whole datagram
-// as handed to the socket, or what one write to a stream carried.
+// as handed to the socket, or what one write to a stream carried. The
+// count reaches the sink at the next Flush.
 func (m *Metrics) WireSent(c Channel, n int) {
 	if m == nil {
 		return
 	}
-	m.incr(WireBytesSent, float32(n), LabelChannel, string(c), "", "")
+	m.add(WireBytesSent, uint64(max(n, 0)), LabelChannel, string(c), "", "")
 }
 
 // WireReceived counts n sealed bytes received over channel c: a whole
-// datagram, or what one read from a stream returned.
+// datagram, or what one read from a stream returned. The count reaches
+// the sink at the next Flush.
 func (m *Metrics) WireReceived(c Channel, n int) {
 	if m == nil {
 		return
 	}
-	m.incr(WireBytesReceived, float32(n), LabelChannel, string(c), "", "")
+	m.add(WireBytesReceived, uint64(max(n, 0)), LabelChannel, string(c), "", "")
 }
 
 // Probe counts one completed probe with its outcome (SWIM §3.1).
@@ -248,12 +344,13 @@ func (m *Metrics) Refutation() {
 }
 
 // UserMessage counts one application message of type typ ("broadcast",
-// "direct", "reliable", "reliable_sent") with its result.
+// "direct", "reliable", "reliable_sent") with its result. It is called per
+// message, so the count reaches the sink at the next Flush.
 func (m *Metrics) UserMessage(typ, result string) {
 	if m == nil {
 		return
 	}
-	m.incr(UserMessages, 1, LabelType, typ, LabelResult, result)
+	m.add(UserMessages, 1, LabelType, typ, LabelResult, result)
 }
 
 // UserBroadcasts adds n to the application broadcasts with result.

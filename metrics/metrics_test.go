@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -35,6 +36,8 @@ func TestNilMetricsIsNoOp(t *testing.T) {
 	m.MessageReceived("ack", 10)
 	m.WireSent(ChannelDatagram, 10)
 	m.WireReceived(ChannelStream, 10)
+	m.UserMessage("direct", ResultDelivered)
+	m.Flush()
 	m.Probe(ProbeAck)
 	m.Nack()
 	m.RTT(PathDirect, time.Millisecond)
@@ -94,6 +97,10 @@ func TestHelpersEmitNamesAndLabels(t *testing.T) {
 	m.EventOverflow(4)
 	m.TransportDrop(TransportQueueFull, 9)
 	m.TransportDrop(TransportTooLarge, 0) // nothing
+	m.UserMessage("direct", ResultDelivered)
+	m.UserMessage("direct", ResultDelivered)
+	m.UserMessage("reliable_sent", ResultError)
+	m.Flush()
 
 	counters := []struct {
 		name   string
@@ -126,6 +133,8 @@ func TestHelpersEmitNamesAndLabels(t *testing.T) {
 		{EventsDropped, nil, 4},
 		{TransportDropped, []Label{lbl(LabelReason, "queue_full")}, 9},
 		{TransportDropped, []Label{lbl(LabelReason, "too_large")}, 0},
+		{UserMessages, []Label{lbl(LabelType, "direct"), lbl(LabelResult, "delivered")}, 2},
+		{UserMessages, []Label{lbl(LabelType, "reliable_sent"), lbl(LabelResult, "error")}, 1},
 	}
 	for _, c := range counters {
 		// Every metric carries the base label.
@@ -262,16 +271,142 @@ func TestSharedKeysAndLabelsAreNotAliased(t *testing.T) {
 	}
 }
 
-func TestLabelCacheBounded(t *testing.T) {
-	m := New(&gometrics.BlackholeSink{}, node)
-	for i := range 3 * maxCachedLabelSets {
+// TestCachesBounded: label values without bound (a caller's bug) grow
+// neither the label cache nor the summed counters beyond their caps, and
+// the counts beyond the cap still reach the sink, at once.
+func TestCachesBounded(t *testing.T) {
+	s := NewInmem()
+	m := New(s, node)
+	const types = 3 * maxCachedLabelSets
+	for i := range types {
 		m.MessageSent(fmt.Sprint("type-", i), 1)
 	}
 	m.mu.RLock()
 	n := len(m.cache)
 	m.mu.RUnlock()
 	if n > maxCachedLabelSets {
-		t.Fatalf("cache grew to %d", n)
+		t.Fatalf("label cache grew to %d", n)
+	}
+	if n := len(m.batch.Load().all); n != maxBatched {
+		t.Fatalf("%d summed counters, want the cap of %d", n, maxBatched)
+	}
+	// Two summed counters per type (messages and bytes): the types past
+	// the first maxBatched/2 went to the sink at once.
+	if got, _ := s.Counter(MessagesSent); got != types-maxBatched/2 {
+		t.Errorf("before Flush the sink has %v messages, want the %d past the cap", got, types-maxBatched/2)
+	}
+	m.Flush()
+	if got, _ := s.Counter(MessagesSent); got != types {
+		t.Errorf("after Flush the sink has %v messages, want %d", got, types)
+	}
+	if got, _ := s.Counter(BytesSent); got != types {
+		t.Errorf("after Flush the sink has %v bytes, want %d", got, types)
+	}
+}
+
+// countingSink counts the calls that reach it.
+type countingSink struct {
+	*Inmem
+	calls atomic.Int64
+}
+
+func (s *countingSink) IncrCounterWithLabels(key []string, val float32, labels []Label) {
+	s.calls.Add(1)
+	s.Inmem.IncrCounterWithLabels(key, val, labels)
+}
+
+// TestSummedCounters: the per-message counters reach the sink only on
+// Flush, each name and label set as one call carrying the sum of what
+// concurrent callers counted, flushing concurrently too; nothing is lost
+// or emitted twice. A rare counter still reaches the sink at once.
+func TestSummedCounters(t *testing.T) {
+	s := &countingSink{Inmem: NewInmem()}
+	m := New(s, node)
+
+	m.MessageSent("ping", 100)
+	m.MessageReceived("ack", 40)
+	m.WireSent(ChannelDatagram, 130)
+	m.WireReceived(ChannelStream, 7)
+	m.UserMessage("direct", ResultDelivered)
+	if n := s.calls.Load(); n != 0 {
+		t.Fatalf("%d sink calls before Flush", n)
+	}
+	m.Death()
+	if got, _ := s.Counter(Deaths, node); got != 1 || s.calls.Load() != 1 {
+		t.Fatalf("a death reached the sink as %v in %d calls, want 1 at once", got, s.calls.Load())
+	}
+	m.Flush()
+	// Seven summed counters moved: messages and bytes sent, messages and
+	// bytes received, wire bytes sent, wire bytes received, user
+	// messages.
+	if n := s.calls.Load(); n != 1+7 {
+		t.Fatalf("%d sink calls after Flush, want 1+7", n)
+	}
+	m.Flush()
+	if n := s.calls.Load(); n != 1+7 {
+		t.Fatalf("a Flush with nothing counted called the sink: %d calls", n)
+	}
+
+	const (
+		workers = 8
+		rounds  = 2000
+	)
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	var flushers sync.WaitGroup
+	for range 2 {
+		flushers.Add(1)
+		go func() {
+			defer flushers.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+					m.Flush()
+				}
+			}
+		}()
+	}
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			typ := []string{"ping", "ack"}[w%2]
+			for i := range rounds {
+				m.MessageSent(typ, i%50)
+				m.MessageReceived(typ, 3)
+				m.WireSent(ChannelDatagram, 10)
+				m.WireReceived(ChannelDatagram, 1)
+			}
+		}()
+	}
+	wg.Wait()
+	close(stop)
+	flushers.Wait()
+	m.Flush()
+
+	// Each worker sends i%50 bytes for i in [0, rounds): rounds/50 times
+	// 0+1+...+49.
+	perWorker := float64(rounds / 50 * (49 * 50 / 2))
+	for _, c := range []struct {
+		name   string
+		labels []Label
+		want   float64
+	}{
+		{MessagesSent, []Label{lbl(LabelType, "ping")}, 1 + workers/2*rounds},
+		{MessagesSent, []Label{lbl(LabelType, "ack")}, workers / 2 * rounds},
+		{BytesSent, nil, 100 + workers*perWorker},
+		{MessagesReceived, []Label{lbl(LabelType, "ack")}, 1 + workers/2*rounds},
+		{BytesReceived, nil, 40 + workers*rounds*3},
+		{WireBytesSent, []Label{lbl(LabelChannel, "datagram")}, 130 + workers*rounds*10},
+		{WireBytesReceived, []Label{lbl(LabelChannel, "datagram")}, workers * rounds},
+		{WireBytesReceived, []Label{lbl(LabelChannel, "stream")}, 7},
+		{UserMessages, []Label{lbl(LabelType, "direct"), lbl(LabelResult, ResultDelivered)}, 1},
+	} {
+		if got, _ := s.Counter(c.name, append(c.labels, node)...); got != c.want {
+			t.Errorf("%s %v: sink has %v, counted %v", c.name, c.labels, got, c.want)
+		}
 	}
 }
 
@@ -407,11 +542,31 @@ func TestNamesDocumented(t *testing.T) {
 	}
 }
 
+// BenchmarkMessageSent: the cost of counting one message sent into
+// go-metrics' in-memory sink, which formats every call it gets (as the
+// statsd, datadog and Prometheus sinks do). The counts are summed; Flush,
+// once a second in the node, is BenchmarkFlush.
 func BenchmarkMessageSent(b *testing.B) {
-	m := New(&gometrics.BlackholeSink{}, node)
+	m := New(gometrics.NewInmemSink(10*time.Second, time.Minute), node)
 	b.ReportAllocs()
 	for range b.N {
 		m.MessageSent("ping", 120)
+	}
+}
+
+// BenchmarkFlush: one Flush of twelve summed counters that all moved, about
+// what a node's second of traffic leaves.
+func BenchmarkFlush(b *testing.B) {
+	m := New(gometrics.NewInmemSink(10*time.Second, time.Minute), node)
+	types := []string{"ping", "ack", "ping-req", "alive", "suspect"}
+	b.ReportAllocs()
+	for range b.N {
+		for _, typ := range types {
+			m.MessageSent(typ, 120)
+		}
+		m.WireSent(ChannelDatagram, 600)
+		m.WireReceived(ChannelDatagram, 600)
+		m.Flush()
 	}
 }
 
