@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
 	"slices"
 	"strconv"
 	"sync"
@@ -65,6 +66,15 @@ type mlNode struct {
 }
 
 func (i mlImpl) start(name string, c *counters, rec *recorder) (node, error) {
+	// MEMBERSHIP_BENCH_ML_SPREAD (a duration, off by default) sleeps that
+	// long before each memberlist node is created. memberlist's tickers
+	// keep the phase of their creation (state.go:137–171), so nodes
+	// created at once probe in lockstep, which separate hosts would not;
+	// a sleep of the probe interval ÷ N spreads their phases over the
+	// period, as ours are (docs/performance.md, threats to validity).
+	if d, err := time.ParseDuration(os.Getenv("MEMBERSHIP_BENCH_ML_SPREAD")); err == nil && d > 0 {
+		time.Sleep(d)
+	}
 	logger := log.New(io.Discard, "", 0)
 	if i.obs != nil {
 		logger = log.New(i.obs, "", 0)
