@@ -50,11 +50,10 @@ type member struct {
 
 	// agreedDigest is the low 32 bits of our digest when a ping or ack
 	// from it last carried the same digest, at agreedAt (ns since
-	// Core.t0); agreed says whether that ever happened. See
-	// Core.knownAgreed.
+	// Core.t0); 0 if none has, a value our digest never takes
+	// (Core.Digest). See Core.knownAgreed.
 	agreedDigest uint32
 	agreedAt     int64
-	agreed       bool
 
 	// streamOnly counts our periodic probes of it in a row that only the
 	// stream fallback acked (streamprobe.go).

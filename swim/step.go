@@ -643,12 +643,19 @@ func (c *Core) repair(d uint64, from netip.AddrPort, sender *member) {
 		return
 	}
 	if uint32(d) == uint32(c.Digest()) {
-		if sender != nil && sender != c.self && sender.addr == from {
-			sender.agreedDigest, sender.agreedAt, sender.agreed = uint32(d), c.now, true
+		if c.atItsAddress(sender, from) {
+			sender.agreedDigest, sender.agreedAt = uint32(d), c.now
 		}
 		return
 	}
 	c.repairWith(from, sender)
+}
+
+// atItsAddress reports whether sender is a live member other than us and
+// from is its address: only then may what it sent about its view change
+// how we exchange state with it.
+func (c *Core) atItsAddress(sender *member, from netip.AddrPort) bool {
+	return sender != nil && sender != c.self && sender.live() && sender.addr == from
 }
 
 // knownAgreed reports whether m's view is known to equal ours: within the
@@ -660,15 +667,14 @@ func (c *Core) repair(d uint64, from netip.AddrPort, sender *member) {
 // without it, the periodic exchange is the only anti-entropy there is.
 // Config.PushPullAgreed turns the skipping off.
 func (c *Core) knownAgreed(m *member) bool {
-	return !c.cfg.PushPullAgreed && c.cfg.RepairInterval > 0 && m.agreed &&
-		c.now-m.agreedAt < c.pushPullInterval() && m.agreedDigest == uint32(c.Digest())
+	return !c.cfg.PushPullAgreed && c.cfg.RepairInterval > 0 &&
+		m.agreedDigest == uint32(c.Digest()) && c.now-m.agreedAt < c.pushPullInterval()
 }
 
 // repairWith asks for a state exchange with sender, whose view differs from
 // ours, under repair's conditions.
 func (c *Core) repairWith(from netip.AddrPort, sender *member) {
-	if c.cfg.RepairInterval <= 0 || len(c.queue) > 0 ||
-		sender == nil || sender == c.self || !sender.live() || sender.addr != from ||
+	if c.cfg.RepairInterval <= 0 || len(c.queue) > 0 || !c.atItsAddress(sender, from) ||
 		c.now-c.lastRepair < int64(c.cfg.RepairInterval) {
 		return
 	}
